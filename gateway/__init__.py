@@ -1,0 +1,1 @@
+"""The HTTP gateway: a WSGI app (Falcon) served by gunicorn; calls services over Nameko RPC."""

@@ -1,0 +1,1 @@
+"""Route modules; each registers its operations on the shared ``api``."""

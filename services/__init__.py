@@ -1,0 +1,1 @@
+"""Wenzhen's services, one Nameko service per package."""

@@ -1,0 +1,3 @@
+from wenzhen.launcher import main
+
+main()

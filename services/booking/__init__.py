@@ -1,0 +1,1 @@
+"""booking: schedules, slots, appointments, check-in."""

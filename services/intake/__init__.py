@@ -1,0 +1,1 @@
+"""intake: registration, live consultation chat, structured history, triage."""

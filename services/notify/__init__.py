@@ -1,0 +1,1 @@
+"""notify: SMS, email, in-app notifications and reminders."""

@@ -1,0 +1,1 @@
+"""payments: invoices, insurance share, refunds."""

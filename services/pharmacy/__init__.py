@@ -1,0 +1,1 @@
+"""pharmacy: pharmacist review, dispensing, delivery or pickup."""

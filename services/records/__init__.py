@@ -1,0 +1,1 @@
+"""records: electronic records, e-prescriptions, results."""

@@ -1,0 +1,1 @@
+"""reports: read models and KPIs, built from every service's events."""

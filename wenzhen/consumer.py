@@ -1,0 +1,123 @@
+"""Idempotent event consumption with bounded retries and a dead-letter store.
+
+``@consumes("intake", "patient_registered")`` is a plain Nameko
+``@event_handler`` (durable queue ``evt-intake-patient_registered--<service>.<method>``)
+whose body runs inside a transaction of the consuming service's database
+together with a record of ``(handler, event id)``. A second delivery of the
+same event finds that record and does nothing. A handler that raises is
+retried with exponential backoff; after ``HANDLER_MAX_ATTEMPTS`` the event is
+parked in ``dead_letters`` (and acked), to be listed and replayed with
+``python -m wenzhen.deadletters``. Nothing is acked before it is either
+applied or parked, so a crash mid-way means redelivery.
+
+The decorated method receives ``(self, tx, event, envelope)``: the open
+transaction (:class:`wenzhen.storage.Tx`), the typed event data and the envelope.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import traceback
+
+from nameko.events import event_handler
+from pydantic import ValidationError
+from pymongo.errors import DuplicateKeyError
+
+from wenzhen import context, faults
+from wenzhen.config import settings
+from wenzhen.events import Envelope
+from wenzhen.logs import redact
+from wenzhen.storage import DEAD_LETTERS, PROCESSED, Store, Tx
+from wenzhen.timez import utcnow
+
+log = logging.getLogger("wenzhen.consumer")
+
+
+class _AlreadyApplied(Exception):
+    pass
+
+
+def queue_name(source: str, event_type: str, service: str, method: str) -> str:
+    """Nameko's name for a service-pool event handler queue."""
+    return f"evt-{source}-{event_type}--{service}.{method}"
+
+
+def consumes(source: str, event_type: str, typed: bool = True):
+    """Subscribe to ``source``'s ``event_type`` (``#`` for all); ``typed=False`` skips data parsing."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def entrypoint(self, body):
+            handler = f"{self.name}.{fn.__name__}"
+            queue = queue_name(source, event_type, self.name, fn.__name__)
+            return consume(self.store, handler, queue, body,
+                           lambda tx, event, env: fn(self, tx, event, env), typed=typed)
+
+        return event_handler(source, event_type)(entrypoint)
+
+    return decorate
+
+
+def consume(store: Store, handler: str, queue: str, body: dict, apply, typed: bool = True) -> str:
+    """Apply ``apply(tx, event, envelope)`` once for this event; returns the outcome."""
+    cfg = settings()
+    try:
+        envelope = Envelope.model_validate(body)
+        event = envelope.parsed() if typed else None
+    except (ValidationError, LookupError) as exc:
+        _park(store, handler, queue, body, exc, attempts=1)
+        return "parked"
+    context.bind(envelope.correlationid, causation=envelope.id)
+
+    def in_transaction(tx: Tx):
+        try:
+            tx[PROCESSED].insert_one({"_id": f"{handler}:{envelope.id}", "at": utcnow()})
+        except DuplicateKeyError:
+            raise _AlreadyApplied from None
+        apply(tx, event, envelope)
+        faults.maybe_fail(f"handler:{handler}", key=envelope.id)
+
+    for attempt in range(1, cfg.handler_max_attempts + 1):
+        try:
+            store.transact(in_transaction)
+            return "applied"
+        except _AlreadyApplied:
+            log.info("event %s already applied by %s", envelope.id, handler)
+            return "duplicate"
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+            if attempt == cfg.handler_max_attempts:
+                _park(store, handler, queue, body, exc, attempts=attempt)
+                return "parked"
+            delay = cfg.handler_retry_base * 2 ** (attempt - 1)
+            log.warning("handler %s failed on event %s (attempt %d/%d, %s); retrying in %.2fs",
+                        handler, envelope.id, attempt, cfg.handler_max_attempts, type(exc).__name__, delay)
+            time.sleep(delay)
+    return "parked"  # pragma: no cover - the loop always returns
+
+
+def _park(store: Store, handler: str, queue: str, body, exc: Exception, attempts: int) -> None:
+    event_id = body.get("id", "?") if isinstance(body, dict) else "?"
+    now = utcnow()
+    store[DEAD_LETTERS].update_one(
+        {"_id": f"{handler}:{event_id}"},
+        {
+            "$set": {
+                "handler": handler,
+                "queue": queue,
+                "event_id": event_id,
+                "event_type": body.get("type") if isinstance(body, dict) else None,
+                "body": body,
+                "status": "parked",
+                "parked_at": now,
+                "attempts": attempts,
+                "error_type": type(exc).__name__,
+                "error": redact(str(exc))[:2000],
+                "traceback": redact("".join(traceback.format_exception(exc)))[-8000:],
+            },
+            "$setOnInsert": {"first_parked_at": now, "replays": 0},
+        },
+        upsert=True,
+    )
+    log.error("event %s parked in dead letters by %s after %d attempt(s): %s",
+              event_id, handler, attempts, type(exc).__name__)

@@ -1,0 +1,61 @@
+"""Run one Wenzhen service: ``python -m services <name>``.
+
+Applies eventlet's monkey patching first (as ``nameko run`` does), then
+configures Nameko from the environment (``wenzhen.config``) and runs the
+service class found in ``services/<name>/service.py``.
+"""
+from __future__ import annotations
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()  # noqa: E402 - must precede every other import
+
+import importlib  # noqa: E402
+import sys  # noqa: E402
+
+from nameko import config as nameko_config  # noqa: E402
+from nameko.cli.run import run  # noqa: E402
+
+from wenzhen import logs  # noqa: E402
+from wenzhen.config import SERVICES, settings  # noqa: E402
+
+
+def nameko_settings(service: str) -> dict:
+    cfg = settings()
+    return {
+        "AMQP_URI": cfg.amqp_uri,
+        "max_workers": cfg.service_max_workers,
+        "serializer": "json",
+        "HEARTBEAT": 30,
+        "LOGGING": logs.logging_config(service, cfg.log_level),
+    }
+
+
+def service_path(service: str) -> str:
+    """``services.<name>.service:<Class>``: the one ServiceBase subclass defined there."""
+    from wenzhen.service import ServiceBase
+
+    module = importlib.import_module(f"services.{service}.service")
+    classes = [obj for obj in vars(module).values()
+               if isinstance(obj, type) and issubclass(obj, ServiceBase) and obj.__module__ == module.__name__]
+    if len(classes) != 1:
+        raise SystemExit(f"{module.__name__} must define exactly one service class")
+    return f"{module.__name__}:{classes[0].__name__}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1 or argv[0] not in SERVICES:
+        sys.exit(f"usage: python -m services <{'|'.join(SERVICES)}>")
+    service = argv[0]
+    nameko_config.setup(nameko_settings(service))
+    logs.setup(service, settings().log_level)
+    run([service_path(service)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""What every Wenzhen Nameko service is made of.
+
+* :class:`StoreProvider` – the service's own database (``<prefix><service>``),
+  its indexes created at start, the transaction helper, and the outbox relay
+  running beside the workers;
+* :class:`RequestContext` – binds the correlation id from Nameko context data
+  so every log line of the worker carries it;
+* :class:`ServiceBase` – both of the above and the ``health`` RPC.
+"""
+from __future__ import annotations
+
+import time
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc as nameko_rpc
+
+from wenzhen import context
+from wenzhen.config import settings
+from wenzhen.errors import ServiceError
+from wenzhen.outbox import Relay
+from wenzhen.storage import Store, client, ensure_indexes
+
+
+def rpc(fn):
+    """Nameko's ``@rpc`` with our expected errors declared: they are the caller's
+    problem, so they are logged as warnings without a traceback."""
+    return nameko_rpc(expected_exceptions=(ServiceError,))(fn)
+
+
+class StoreProvider(DependencyProvider):
+    def setup(self) -> None:
+        cfg = settings()
+        service = self.container.service_name
+        self.db = client(cfg.mongo_uri)[cfg.database_name(service)]
+        ensure_indexes(self.db, list(getattr(self.container.service_cls, "indexes", [])))
+        self.relay = Relay(self.db, service, cfg)
+        self.store = Store(self.db, on_commit=self.relay.wake)
+
+    def start(self) -> None:
+        self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+
+    def stop(self) -> None:
+        self.relay.stop()
+
+    def kill(self) -> None:
+        self.relay.stop()
+
+    def get_dependency(self, worker_ctx) -> Store:
+        return self.store
+
+
+class RequestContext(DependencyProvider):
+    def worker_setup(self, worker_ctx) -> None:
+        data = worker_ctx.context_data
+        context.bind(data.get(context.REQUEST_ID_KEY), causation=data.get(context.EVENT_ID_KEY))
+
+    def get_dependency(self, worker_ctx):
+        return worker_ctx.context_data.get(context.REQUEST_ID_KEY)
+
+
+class ServiceBase:
+    """Subclass, set ``name`` and (optionally) ``indexes``; add entrypoints."""
+
+    name: str
+    indexes: list = []
+
+    store = StoreProvider()
+    request_id = RequestContext()
+
+    @rpc
+    def health(self) -> dict:
+        started = time.perf_counter()
+        try:
+            self.store.ping()
+            db = "up"
+        except Exception:  # noqa: BLE001 - reported, not raised: health must answer
+            db = "down"
+        return {"service": self.name, "status": "up", "database": db,
+                "db_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -1,0 +1,150 @@
+"""MongoDB access: one client per process, one database per service, indexes
+declared in code, and a transaction helper that also writes events to the outbox.
+
+Works unchanged against the embedded SecantusDB (a single-node replica set)
+and a real MongoDB replica set: both are just ``MONGO_URI``.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.database import Database
+
+from wenzhen.events import Envelope, EventData
+
+T = TypeVar("T")
+
+OUTBOX = "outbox"
+OUTBOX_HEADS = "outbox_heads"
+PROCESSED = "processed_events"
+DEAD_LETTERS = "dead_letters"
+LEASES = "leases"
+
+_clients: dict[str, MongoClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(uri: str) -> MongoClient:
+    """The process's client for ``uri`` (created once, pooled, thread/greenlet safe)."""
+    with _clients_lock:
+        if uri not in _clients:
+            _clients[uri] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=30_000, appname="wenzhen")
+        return _clients[uri]
+
+
+@dataclass(frozen=True)
+class Index:
+    collection: str
+    keys: list[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def create(self, db: Database) -> None:
+        kwargs = dict(self.options)
+        if self.unique:
+            kwargs["unique"] = True
+        if self.name:
+            kwargs["name"] = self.name
+        db[self.collection].create_index(self.keys, **kwargs)
+
+
+# Indexes of the shared mechanics, present in every service's database.
+MECHANICS_INDEXES = [
+    Index(OUTBOX, [("status", ASCENDING), ("subject", ASCENDING), ("sequence", ASCENDING)], name="pending_in_order"),
+    Index(OUTBOX, [("expires_at", ASCENDING)], name="sent_expiry", options={"expireAfterSeconds": 0}),
+    Index(DEAD_LETTERS, [("status", ASCENDING), ("parked_at", ASCENDING)], name="by_status"),
+]
+
+
+def ensure_indexes(db: Database, indexes: list[Index]) -> None:
+    for index in [*MECHANICS_INDEXES, *indexes]:
+        index.create(db)
+
+
+class _Bound:
+    """A collection whose every call carries the transaction's session."""
+
+    def __init__(self, collection, session: ClientSession):
+        self._collection = collection
+        self._session = session
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._collection, name)
+        return functools.partial(attr, session=self._session) if callable(attr) else attr
+
+
+class Tx:
+    """What a transaction body sees: collections bound to the session, and ``emit``."""
+
+    def __init__(self, db: Database, session: ClientSession):
+        self.db = db
+        self.session = session
+        self.emitted: list[Envelope] = []
+
+    def __getitem__(self, name: str) -> _Bound:
+        return _Bound(self.db[name], self.session)
+
+    def emit(self, data: EventData, subject: str) -> Envelope:
+        """Record an event in the outbox, in this transaction, numbered within its subject."""
+        head = self.db[OUTBOX_HEADS].find_one_and_update(
+            {"_id": subject},
+            {"$inc": {"sequence": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=self.session,
+        )
+        envelope = Envelope.wrap(data, subject).model_copy(update={"sequence": head["sequence"]})
+        self.db[OUTBOX].insert_one(
+            {
+                "_id": envelope.id,
+                "status": "pending",
+                "subject": subject,
+                "sequence": envelope.sequence,
+                "type": envelope.type,
+                "envelope": envelope.model_dump(mode="json"),
+                "attempts": 0,
+            },
+            session=self.session,
+        )
+        self.emitted.append(envelope)
+        return envelope
+
+
+class Store:
+    """A service's database with the transaction helper."""
+
+    def __init__(self, db: Database, on_commit: Callable[[list[Envelope]], None] | None = None):
+        self.db = db
+        self._on_commit = on_commit
+
+    def __getitem__(self, name: str):
+        return self.db[name]
+
+    def transact(self, body: Callable[[Tx], T]) -> T:
+        """Run ``body`` in a transaction (retried on transient errors) and return its result.
+
+        Events emitted by the body are committed with its writes; after the
+        commit the outbox relay is woken up.
+        """
+        last: list[Tx] = []
+
+        def attempt(session: ClientSession) -> T:
+            tx = Tx(self.db, session)
+            last[:] = [tx]
+            return body(tx)
+
+        with self.db.client.start_session() as session:
+            result = session.with_transaction(attempt)
+        if last and last[0].emitted and self._on_commit:
+            self._on_commit(last[0].emitted)
+        return result
+
+    def ping(self) -> bool:
+        self.db.command("ping")
+        return True
