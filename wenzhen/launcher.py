@@ -6,15 +6,11 @@ service class found in ``services/<name>/service.py``.
 """
 from __future__ import annotations
 
-import warnings
-
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated", category=Warning)
-
+import wenzhen  # noqa: F401 - silences eventlet's deprecation banner
 import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402 - must precede every other import
 
-import importlib  # noqa: E402
 import sys  # noqa: E402
 
 from nameko import config as nameko_config  # noqa: E402
@@ -36,15 +32,10 @@ def nameko_settings(service: str) -> dict:
 
 
 def service_path(service: str) -> str:
-    """``services.<name>.service:<Class>``: the one ServiceBase subclass defined there."""
-    from wenzhen.service import ServiceBase
+    from services import service_class
 
-    module = importlib.import_module(f"services.{service}.service")
-    classes = [obj for obj in vars(module).values()
-               if isinstance(obj, type) and issubclass(obj, ServiceBase) and obj.__module__ == module.__name__]
-    if len(classes) != 1:
-        raise SystemExit(f"{module.__name__} must define exactly one service class")
-    return f"{module.__name__}:{classes[0].__name__}"
+    cls = service_class(service)
+    return f"{cls.__module__}:{cls.__name__}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import logging
 import time
 
 from nameko.extensions import DependencyProvider
@@ -19,6 +20,8 @@ from wenzhen.config import settings
 from wenzhen.errors import ServiceError
 from wenzhen.outbox import Relay
 from wenzhen.storage import Store, client, ensure_indexes
+
+_log = logging.getLogger("wenzhen.worker")
 
 
 def rpc(fn):
@@ -50,9 +53,22 @@ class StoreProvider(DependencyProvider):
 
 
 class RequestContext(DependencyProvider):
+    """Binds the correlation id for the worker and logs one line per worker (no arguments, no payloads)."""
+
     def worker_setup(self, worker_ctx) -> None:
         data = worker_ctx.context_data
         context.bind(data.get(context.REQUEST_ID_KEY), causation=data.get(context.EVENT_ID_KEY))
+        self._started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
+        started = self._started.pop(worker_ctx, None)
+        ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+        outcome = "ok" if exc_info is None else exc_info[0].__name__
+        _log.info("%s %s", worker_ctx.entrypoint.method_name, outcome,
+                  extra={"fields": {"entrypoint": worker_ctx.entrypoint.method_name, "outcome": outcome, "ms": ms}})
+
+    def setup(self) -> None:
+        self._started: dict = {}
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.context_data.get(context.REQUEST_ID_KEY)

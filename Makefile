@@ -1,0 +1,48 @@
+# Wenzhen — the front door. `make run` starts everything; `make test` runs the tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run stop test test-unit test-integration demo bench lint topology deadletters docs clean
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)  ## start the whole system on embedded defaults (Ctrl-C stops)
+	@PYTHONPATH=. $(PY) -m deploy.stack run
+
+stop:  ## stop a stack started by `make run`
+	@PYTHONPATH=. $(PY) -m deploy.stack stop
+
+test: $(STAMP)  ## unit and integration tests (real RabbitMQ and SecantusDB)
+	@PYTHONPATH=. $(PY) -m pytest
+
+test-unit: $(STAMP)
+	@PYTHONPATH=. $(PY) -m pytest tests/unit
+
+demo: $(STAMP)  ## a scripted patient journey against the running system
+	@PYTHONPATH=. $(PY) -m deploy.demo
+
+bench: $(STAMP)  ## benchmarks with same-run baselines; writes bench/results/latest.json
+	@PYTHONPATH=. $(PY) -m bench
+
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check .
+
+topology: $(STAMP)  ## declare exchanges and durable queues on AMQP_URI
+	@PYTHONPATH=. $(PY) -m deploy.topology
+
+deadletters: $(STAMP)  ## list parked events (replay: make deadletters ARGS="replay --all")
+	@PYTHONPATH=. $(PY) -m wenzhen.deadletters $(or $(ARGS),list)
+
+docs: $(STAMP)  ## regenerate the events catalogue and schema snapshots
+	@PYTHONPATH=. $(PY) -m deploy.catalogue
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
