@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import typing
-from functools import lru_cache
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
@@ -33,12 +32,18 @@ def _path_params(path: str) -> list[dict]:
     return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
 
 
+_cache: dict[tuple[int, int], dict] = {}
+
+
 def openapi_document(api) -> dict:
-    return _build(id(api), tuple(api.operations))
+    """Built once per set of routes (the routes are fixed after import)."""
+    key = (id(api), len(api.operations))
+    if key not in _cache:
+        _cache[key] = _build(api.operations)
+    return _cache[key]
 
 
-@lru_cache(maxsize=4)
-def _build(_key: int, operations: tuple) -> dict:
+def _build(operations: list) -> dict:
     models: dict[str, type[BaseModel]] = {"Problem": Problem}
     for op in operations:
         for model in _models(op.request) + _models(op.response):

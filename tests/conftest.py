@@ -1,0 +1,1 @@
+import wenzhen  # noqa: F401 - first, for its warning filter

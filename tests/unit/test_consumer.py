@@ -1,0 +1,70 @@
+"""The idempotent consumer's rules, driven with an in-memory store."""
+import pytest
+
+from services.intake.events import PatientRegistered
+from tests.fakes import FakeStore
+from wenzhen import consumer
+from wenzhen.events import Envelope
+from wenzhen.storage import DEAD_LETTERS, PROCESSED
+
+EVENT = PatientRegistered(patient_id="pat_1", name="张三", sex="male", birth_date="1985-04-12", phone="13812345678")
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch):
+    monkeypatch.setenv("HANDLER_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("HANDLER_RETRY_BASE_SECONDS", "0")
+
+
+def body():
+    return Envelope.wrap(EVENT, "pat_1").model_dump(mode="json")
+
+
+def recorder(fail_times: int = 0):
+    calls = []
+
+    def apply(tx, event, envelope):
+        calls.append(envelope.id)
+        tx["effects"].insert_one({"_id": f"effect-{len(calls)}", "patient": event.patient_id})
+        if len(calls) <= fail_times:
+            raise RuntimeError("boom")
+
+    return apply, calls
+
+
+def test_a_second_delivery_applies_nothing():
+    store, (apply, calls), message = FakeStore(), recorder(), body()
+    assert consumer.consume(store, "notify.h", "q", message, apply) == "applied"
+    assert consumer.consume(store, "notify.h", "q", message, apply) == "duplicate"
+    assert len(calls) == 1 and len(store["effects"].docs) == 1
+    assert f"notify.h:{message['id']}" in store[PROCESSED].docs
+
+
+def test_each_handler_applies_the_event_once_on_its_own():
+    store, (apply, _), message = FakeStore(), recorder(), body()
+    assert consumer.consume(store, "notify.a", "q", message, apply) == "applied"
+    assert consumer.consume(store, "notify.b", "q", message, apply) == "applied"
+
+
+def test_failures_roll_back_and_retry_until_success():
+    store, (apply, calls) = FakeStore(), recorder(fail_times=2)
+    assert consumer.consume(store, "notify.h", "q", body(), apply) == "applied"
+    assert len(calls) == 3
+    assert len(store["effects"].docs) == 1  # the two failed attempts left nothing
+    assert store[DEAD_LETTERS].docs == {}
+
+
+def test_a_handler_that_always_fails_is_parked_with_its_message():
+    store, (apply, calls), message = FakeStore(), recorder(fail_times=99), body()
+    assert consumer.consume(store, "notify.h", "evt-q", message, apply) == "parked"
+    assert len(calls) == 3 and store["effects"].docs == {}
+    (letter,) = store[DEAD_LETTERS].docs.values()
+    assert letter["status"] == "parked" and letter["queue"] == "evt-q" and letter["attempts"] == 3
+    assert letter["body"] == message and letter["error_type"] == "RuntimeError"
+    assert store[PROCESSED].docs == {}  # so a replay will apply it
+
+
+def test_a_malformed_message_is_parked_at_once():
+    store, (apply, calls) = FakeStore(), recorder()
+    assert consumer.consume(store, "notify.h", "q", {"id": "x", "type": "?"}, apply) == "parked"
+    assert calls == [] and len(store[DEAD_LETTERS].docs) == 1

@@ -1,0 +1,39 @@
+import importlib
+
+from gateway.problems import REMOTE_ERRORS, from_remote
+from wenzhen import errors, faults, ids, logs
+
+
+def test_ids_are_prefixed_and_time_ordered():
+    a, b = ids.new_id("pat"), ids.new_id("pat")
+    assert a.startswith("pat_") and len(a) == 30
+    assert a[:14] <= b[:14]
+
+
+def test_logs_mask_phone_numbers_and_resident_ids():
+    text = logs.redact("call 13812345678 or +8613912345678, id 11010519491231002X")
+    assert "1381234" not in text and "1391234" not in text and "110105" not in text
+
+
+def test_every_declared_service_error_has_an_http_status():
+    declared = {f"wenzhen.errors.{cls.__name__}" for cls in errors.ServiceError.__subclasses__()}
+    assert declared == set(REMOTE_ERRORS)
+    problem = from_remote("wenzhen.errors.Conflict", {"detail": "dup", "errors": [errors.field_error("phone", "x")]})
+    assert problem.status == 409 and problem.errors[0]["field"] == "phone"
+    assert from_remote("builtins.KeyError", {}) is None
+
+
+def test_fault_rules_fail_n_times_per_key(monkeypatch):
+    monkeypatch.setenv("WENZHEN_FAULTS", "handler:svc.h=fail:2")
+    importlib.reload(faults)
+    outcomes = []
+    for _ in range(3):
+        try:
+            faults.maybe_fail("handler:svc.h", key="e1")
+            outcomes.append("ok")
+        except faults.InjectedFault:
+            outcomes.append("fail")
+    assert outcomes == ["fail", "fail", "ok"]
+    faults.maybe_fail("handler:other", key="e1")  # no rule: nothing happens
+    monkeypatch.delenv("WENZHEN_FAULTS")
+    importlib.reload(faults)
