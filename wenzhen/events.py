@@ -18,7 +18,7 @@ from wenzhen import context, ids
 from wenzhen.timez import to_utc_iso, utcnow
 
 SPECVERSION = "1.0"
-REGISTRY: dict[tuple[str, str], type["EventData"]] = {}
+REGISTRY: dict[tuple[str, str], type[EventData]] = {}
 
 
 class EventData(BaseModel):
@@ -79,7 +79,7 @@ class Envelope(BaseModel):
     data: dict[str, Any]
 
     @classmethod
-    def wrap(cls, data: EventData, subject: str) -> "Envelope":
+    def wrap(cls, data: EventData, subject: str) -> Envelope:
         """A new envelope for ``data``, taking correlation and causation from the current context."""
         return cls(
             id=ids.new_id("evt"),

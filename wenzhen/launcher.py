@@ -6,8 +6,9 @@ service class found in ``services/<name>/service.py``.
 """
 from __future__ import annotations
 
-import wenzhen  # noqa: F401 - silences eventlet's deprecation banner
 import eventlet  # noqa: E402
+
+import wenzhen  # noqa: F401 - silences eventlet's deprecation banner
 
 eventlet.monkey_patch()  # noqa: E402 - must precede every other import
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession

@@ -1,7 +1,7 @@
 """Time rules: UTC in storage and on the wire inside the system, the hospital's zone at the edges."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -10,7 +10,7 @@ from wenzhen.config import settings
 
 def utcnow() -> datetime:
     """Aware UTC now, truncated to milliseconds (what MongoDB keeps)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -21,7 +21,7 @@ def hospital_zone() -> ZoneInfo:
 
 def as_utc(value: datetime) -> datetime:
     """MongoDB hands back naive UTC datetimes; make them aware."""
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def to_local_iso(value: datetime) -> str:

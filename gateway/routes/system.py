@@ -81,6 +81,7 @@ def openapi(call: Call) -> dict:
     return openapi_document(api)
 
 
-@api.route("GET", "/docs", summary="Human-readable API documentation", tags=["system"], content_type="text/html; charset=utf-8")
+@api.route("GET", "/docs", summary="Human-readable API documentation", tags=["system"],
+           content_type="text/html; charset=utf-8")
 def docs(call: Call) -> Reply:
     return Reply(docs_html(openapi_document(api)), 200, {"Cache-Control": "no-cache"})

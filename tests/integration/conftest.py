@@ -84,7 +84,8 @@ class TestStack(Stack):
         wait_until(answers, timeout=30, interval=0.3, what=f"{name} to answer")
 
     def register(self, phone: str | None = None, **fields) -> dict:
-        body = {"name": "测试患者", "sex": "female", "birth_date": "1990-03-04", "phone": phone or new_phone(), **fields}
+        body = {"name": "测试患者", "sex": "female", "birth_date": "1990-03-04", "phone": phone or new_phone(),
+                **fields}
         resp = self.http.post(self.url + "/v1/patients", json=body, timeout=15)
         assert resp.status_code == 201, resp.text
         return resp.json()

@@ -72,7 +72,7 @@ def test_a_relay_killed_around_publish_still_delivers_after_restart(stack, point
                what="the restarted relay to publish")
     wait_until(lambda: stack.notifications(patient["_id"]), what="the welcome notification")
     if point == "relay.after_publish":  # published twice; applied once
-        wait_until(lambda: f"already applied by notify.welcome_patient" in stack.log_text("notify"),
+        wait_until(lambda: "already applied by notify.welcome_patient" in stack.log_text("notify"),
                    what="the duplicate to be recognised")
     assert len(stack.notifications(patient["_id"])) == 1
 
