@@ -128,3 +128,23 @@ def test_consumer_queues_are_durable_and_bound_before_publishing(stack):
         channel.queue_declare(queue, passive=True)
         channel.queue_declare(queue, durable=True)  # same arguments as declared: no PRECONDITION_FAILED
     connection.close()
+
+
+def test_events_of_one_subject_are_numbered_and_published_in_order(stack):
+    from wenzhen.storage import Store
+
+    store = Store(stack.db("intake"))
+    subject = f"pat_order_{new_phone()}"
+    for i in range(6):
+        event = PatientRegistered(patient_id=subject, name=f"顺序{i}", sex="other", birth_date="2000-01-01",
+                                  phone=new_phone())
+        store.transact(lambda tx, event=event: tx.emit(event, subject=subject))
+    outbox = stack.db("intake")["outbox"]
+    wait_until(lambda: outbox.count_documents({"subject": subject, "status": "sent"}) == 6,
+               what="the relay to publish all six")  # the running intake's relay, woken by its poll
+    entries = list(outbox.find({"subject": subject}).sort("sequence", 1))
+    assert [e["sequence"] for e in entries] == [1, 2, 3, 4, 5, 6]
+    sent = [e["sent_at"] for e in entries]
+    assert sent == sorted(sent)
+    log = stack.db("reports")["event_log"]
+    wait_until(lambda: log.count_documents({"subject": subject}) == 6, what="reports to archive all six")

@@ -127,3 +127,16 @@ def test_services_answer_rpc_for_the_gateway_with_a_pooled_client(stack):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: stack.rpc.call("intake", "health"), range(40)))
     assert all(r["status"] == "up" and r["database"] == "up" for r in results)
+
+
+def test_readyz_is_503_and_names_the_service_while_one_is_down(stack):
+    stack.stop("booking")
+    try:
+        resp = stack.http.get(stack.url + "/readyz")
+        assert resp.status_code == 503
+        body = resp.json()
+        assert body["status"] == "not ready" and body["services"]["booking"]["state"] == "down"
+        assert body["services"]["intake"]["state"] == "up"
+    finally:
+        stack.restore_service("booking")
+    assert stack.http.get(stack.url + "/readyz").status_code == 200
