@@ -11,12 +11,16 @@ from pymongo.errors import DuplicateKeyError
 
 
 class FakeCollection:
-    def __init__(self):
+    def __init__(self, unique: tuple[str, ...] = ()):
         self.docs: dict = {}
+        self.unique = unique
 
     def insert_one(self, doc, session=None):
         if doc["_id"] in self.docs:
             raise DuplicateKeyError(f"duplicate _id {doc['_id']}")
+        for field in self.unique:
+            if any(d.get(field) == doc.get(field) for d in self.docs.values()):
+                raise DuplicateKeyError(f"duplicate {field}")
         self.docs[doc["_id"]] = copy.deepcopy(doc)
 
     def update_one(self, query, update, upsert=False, session=None):
@@ -34,26 +38,41 @@ class FakeCollection:
     def find(self, query=None):
         return [d for d in self.docs.values() if all(d.get(k) == v for k, v in (query or {}).items())]
 
+    def find_one(self, query=None):
+        found = self.find(query)
+        return copy.deepcopy(found[0]) if found else None
+
 
 class FakeTx:
-    def __init__(self, collections):
+    def __init__(self, collections, emitted):
         self.collections = collections
-        self.emitted = []
+        self.emitted = emitted
 
     def __getitem__(self, name):
         return self.collections.setdefault(name, FakeCollection())
 
+    def emit(self, data, subject):
+        self.emitted.append((subject, data))
+
 
 class FakeStore:
-    def __init__(self):
-        self.collections: dict[str, FakeCollection] = {}
+    """``unique`` maps a collection to the fields its unique indexes cover."""
+
+    def __init__(self, unique: dict[str, tuple[str, ...]] | None = None):
+        self.collections: dict[str, FakeCollection] = {
+            name: FakeCollection(fields) for name, fields in (unique or {}).items()}
+        self.emitted: list = []
 
     def __getitem__(self, name):
         return self.collections.setdefault(name, FakeCollection())
 
     def transact(self, body):
-        staged = copy.deepcopy(self.collections)
-        result = body(FakeTx(staged))  # raises -> nothing is kept
+        staged, emitted = copy.deepcopy(self.collections), []
+        result = body(FakeTx(staged, emitted))  # raises -> nothing is kept
         self.collections.clear()
         self.collections.update(staged)
+        self.emitted.extend(emitted)
         return result
+
+    def ping(self):
+        return True
