@@ -14,7 +14,7 @@ from typing import Any
 import falcon
 from pydantic import BaseModel, ValidationError
 
-from gateway import rpc
+from gateway import metrics, rpc
 from gateway.problems import PROBLEM_JSON, HttpProblem, from_remote, render
 from wenzhen import context
 from wenzhen.config import settings
@@ -181,6 +181,7 @@ class RequestContextMiddleware:
         started = getattr(req.context, "started", None)
         if started is None:
             return
+        metrics.observe(req.method, req.context.route, resp.status_code, time.perf_counter() - started)
         access_log.info(
             "%s %s %s", req.method, req.context.route or "-", resp.status,
             extra={"fields": {"method": req.method, "route": req.context.route, "status": resp.status_code,

@@ -1,4 +1,8 @@
 """gunicorn settings for the gateway, from the environment (see the README's table)."""
+import os
+import shutil
+import tempfile
+
 from wenzhen import logs
 from wenzhen.config import settings
 
@@ -21,3 +25,18 @@ def post_worker_init(worker):
     from gateway import rpc
 
     rpc.client().wait_connected(5)
+
+
+# Prometheus multi-process mode: every worker writes its samples here (see gateway/metrics.py).
+_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wenzhen-gateway-metrics-"))
+
+
+def on_starting(server):
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

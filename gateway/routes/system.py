@@ -5,7 +5,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from gateway import rpc
+from gateway import metrics, rpc
 from gateway.api import Call, Reply
 from gateway.app_api import api
 from gateway.openapi import docs_html, openapi_document
@@ -85,3 +85,9 @@ def openapi(call: Call) -> dict:
            content_type="text/html; charset=utf-8")
 def docs(call: Call) -> Reply:
     return Reply(docs_html(openapi_document(api)), 200, {"Cache-Control": "no-cache"})
+
+
+@api.route("GET", "/metrics", summary="Prometheus metrics of the gateway", tags=["system"],
+           content_type=metrics.CONTENT_TYPE)
+def prometheus_metrics(call: Call) -> Reply:
+    return Reply(metrics.exposition())

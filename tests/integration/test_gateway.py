@@ -140,3 +140,11 @@ def test_readyz_is_503_and_names_the_service_while_one_is_down(stack):
     finally:
         stack.restore_service("booking")
     assert stack.http.get(stack.url + "/readyz").status_code == 200
+
+
+def test_prometheus_metrics_count_requests_by_route_template(stack):
+    stack.http.get(stack.url + "/v1/patients/pat_metrics_probe")
+    text = stack.http.get(stack.url + "/metrics").text
+    assert 'wenzhen_gateway_requests_total{method="GET",route="/v1/patients/{patient_id}",status="404"}' in text
+    assert "pat_metrics_probe" not in text
+    assert "wenzhen_gateway_request_duration_seconds_bucket" in text
