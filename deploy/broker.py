@@ -81,7 +81,11 @@ def create_vhost(amqp_uri: str, vhost: str) -> str:
     """
     user = urlsplit(amqp_uri).username or "guest"
     _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    except subprocess.CalledProcessError:
+        delete_vhost(vhost)
+        raise
     return with_vhost(amqp_uri, vhost)
 
 

@@ -18,6 +18,9 @@ graceful_timeout = 10
 accesslog = None  # the app writes its own JSON access line with the request id
 logconfig_dict = logs.logging_config("gateway", _cfg.log_level)
 proc_name = "wenzhen-gateway"
+# gunicorn 27's control socket defaults to one path per user: several gateways (make run, the tests,
+# the bench) would replace each other's. Wenzhen does not use it.
+control_socket_disable = True
 
 
 def post_worker_init(worker):
@@ -28,12 +31,19 @@ def post_worker_init(worker):
 
 
 # Prometheus multi-process mode: every worker writes its samples here (see gateway/metrics.py).
-_metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="wenzhen-gateway-metrics-"))
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="wenzhen-gateway-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 
 def on_starting(server):
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
 def child_exit(server, worker):

@@ -1,0 +1,6 @@
+"""``python -m bench`` (``make bench``)."""
+import sys
+
+from bench.suite import main
+
+sys.exit(main())

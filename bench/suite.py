@@ -1,0 +1,133 @@
+"""The benchmarks in order, each next to the baseline it is compared with, all in one run
+against one isolated stack (see bench/isolated.py)."""
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.request
+from contextlib import closing
+from dataclasses import dataclass
+
+from bench import baselines
+from bench.isolated import HELLO, BenchStack, isolated_stack
+from bench.load import LoadResult, LoadTool, Workload, pick_tool
+from bench.report import Report, say
+from wenzhen.rpc_client import RpcClient
+
+CONNECTIONS = 32  # HTTP connections, and RPC caller threads for the concurrent echo
+SECONDS = 6  # each measurement
+WARMUP = 2  # before each measurement, not counted
+
+
+@dataclass(frozen=True)
+class Http:
+    """Measures HTTP workloads with one tool at one concurrency."""
+
+    tool: LoadTool
+    connections: int = CONNECTIONS
+
+    def measure(self, base_url: str, workload: Workload) -> LoadResult:
+        self.tool.run(base_url, workload, self.connections, WARMUP)
+        return self.tool.run(base_url, workload, self.connections, SECONDS)
+
+    @property
+    def extra(self) -> dict:
+        return {"connections": self.connections, "tool": self.tool.name, "seconds": SECONDS}
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
+    report = Report()
+    try:
+        http = Http(pick_tool(say))
+        say(f"load tool: {http.tool.name}, {CONNECTIONS} connections, {SECONDS}s per figure after {WARMUP}s warm-up")
+        with isolated_stack(say) as stack:
+            run_all(stack, http, report)
+    except KeyboardInterrupt:
+        say("interrupted; the bench's processes are stopped")
+        return 130
+    path = report.save()
+    say(f"{len(report.records)} figures in {path} ({time.monotonic() - started:.0f}s)")
+    return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run_all(stack: BenchStack, http: Http, report: Report) -> None:
+    publish_baseline(stack, report)
+    echo = echo_baselines(stack, report)
+    hello = hello_baseline(stack, http, report)
+    get = gateway_get(stack, http, report)
+    report.add("gateway_get_patient_vs_rpc_echo", get / echo, "ratio",
+               of=f"gateway_get_patient / rpc_echo_concurrent ({CONNECTIONS} each)")
+    report.add("gateway_get_patient_vs_gunicorn_hello", get / hello, "ratio",
+               of="gateway_get_patient / gunicorn_hello")
+    gateway_register(stack, http, report)
+
+
+# baselines -------------------------------------------------------------------
+def publish_baseline(stack: BenchStack, report: Report) -> None:
+    say("pika: persistent publishes with confirms…")
+    r = baselines.confirmed_publishes(stack.amqp_uri, SECONDS, WARMUP)
+    report.add("pika_publish_confirmed", r.rps, "msg/s", p50_ms=r.p50_ms, p99_ms=r.p99_ms,
+               body_bytes=baselines.PUBLISH_BODY_BYTES, note="delivery_mode=2, durable queue, one confirm awaited "
+               "per message")
+
+
+def echo_baselines(stack: BenchStack, report: Report) -> float:
+    """Sequential and concurrent echo calls/s; returns the concurrent rate."""
+    say("Nameko echo RPC through wenzhen.rpc_client.RpcClient…")
+    stack.start_echo()
+    with closing(RpcClient(stack.amqp_uri, timeout=10, name="bench")) as client:
+        baselines.wait_for_echo(client)
+        baselines.echo_calls(client, 1, WARMUP)
+        seq = baselines.echo_calls(client, 1, SECONDS)
+        conc = baselines.echo_calls(client, CONNECTIONS, SECONDS)
+    workers = stack.settings.service_max_workers
+    report.add("rpc_echo_sequential", seq.rps, "calls/s", p50_ms=seq.p50_ms, p99_ms=seq.p99_ms, errors=seq.errors)
+    report.add("rpc_echo_concurrent", conc.rps, "calls/s", threads=CONNECTIONS, p50_ms=conc.p50_ms,
+               p99_ms=conc.p99_ms, errors=conc.errors, note=f"one shared RpcClient; service max_workers={workers}")
+    return conc.rps
+
+
+def hello_baseline(stack: BenchStack, http: Http, report: Report) -> float:
+    cfg = stack.settings
+    say(f"bare gunicorn hello (gthread, {cfg.gateway_workers} workers × {cfg.gateway_threads} threads)…")
+    r = http.measure(stack.start_hello(), Workload("/"))
+    stack.stop(HELLO)
+    add_http(report, "gunicorn_hello", r, http, workers=cfg.gateway_workers, threads=cfg.gateway_threads)
+    return r.rps
+
+
+# the gateway -----------------------------------------------------------------
+def gateway_get(stack: BenchStack, http: Http, report: Report) -> float:
+    say("gateway: GET /v1/patients/{id}…")
+    patient = register_one(stack.gateway_url())
+    r = http.measure(stack.gateway_url(), Workload(f"/v1/patients/{patient['id']}"))
+    add_http(report, "gateway_get_patient", r, http)
+    return r.rps
+
+
+def gateway_register(stack: BenchStack, http: Http, report: Report) -> None:
+    say("gateway: POST /v1/patients (a new phone number each)…")
+    r = http.measure(stack.gateway_url(), Workload("/v1/patients", register=True))
+    add_http(report, "gateway_post_patient", r, http)
+    report.add("gateway_post_patient_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests)
+
+
+def register_one(base_url: str) -> dict:
+    body = {"name": "压测患者", "sex": "female", "birth_date": "1990-03-04", "phone": "13000000000"}
+    req = urllib.request.Request(base_url + "/v1/patients", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=15) as resp:
+        return json.loads(resp.read())
+
+
+def add_http(report: Report, bench: str, r: LoadResult, http: Http, **extra: object) -> None:
+    report.add(bench, r.rps, "req/s", errors=r.errors, **http.extra, **extra)
+    report.add(f"{bench}_p50", r.p50_ms, "ms", **http.extra)
+    report.add(f"{bench}_p99", r.p99_ms, "ms", **http.extra)
