@@ -53,6 +53,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.say = say
         self.procs: dict[str, subprocess.Popen] = {}
+        self.argv: dict[str, tuple[list[str], dict[str, str] | None]] = {}
 
     @property
     def settings(self) -> Settings:
@@ -71,7 +72,13 @@ class Stack:
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[name] = proc
+        self.argv[name] = (argv, extra_env)
         return proc
+
+    def respawn(self, name: str) -> subprocess.Popen:
+        """Start ``name`` again exactly as it was started."""
+        argv, extra_env = self.argv[name]
+        return self.spawn(name, argv, extra_env)
 
     def start_database(self, port: int, data_dir: Path) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -205,12 +212,7 @@ def supervise(stack: Stack) -> None:
                 raise SystemExit(f"{name} keeps exiting; see var/log/{name}.log")
             print(f"  ! {name} exited with {proc.returncode}; restarting", flush=True)
             restarts[name] = [*recent, time.monotonic()]
-            if name == "gateway":
-                stack.start_gateway()
-            elif name in SERVICES:
-                stack.start_service(name)
-            else:
-                raise SystemExit(f"{name} exited; see var/log/{name}.log")
+            stack.respawn(name)
 
 
 def stop() -> None:

@@ -17,6 +17,9 @@ timeout = 30
 graceful_timeout = 10
 accesslog = None  # the app writes its own JSON access line with the request id
 logconfig_dict = logs.logging_config("gateway", _cfg.log_level)
+# gunicorn's own loggers write JSON lines too (its defaults would add a plain-text handler)
+logconfig_dict["loggers"].update({name: {"level": _cfg.log_level, "handlers": ["stderr"], "propagate": False}
+                                  for name in ("gunicorn.error", "gunicorn.access")})
 proc_name = "wenzhen-gateway"
 # gunicorn 27's control socket defaults to one path per user: several gateways (make run, the tests,
 # the bench) would replace each other's. Wenzhen does not use it.

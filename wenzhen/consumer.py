@@ -54,7 +54,9 @@ def consumes(source: str, event_type: str, typed: bool = True):
             return consume(self.store, handler, queue, body,
                            lambda tx, event, env: fn(self, tx, event, env), typed=typed)
 
-        return event_handler(source, event_type)(entrypoint)
+        # Only a failure to park (the database itself unreachable) escapes ``consume``; the message
+        # then goes back to the queue instead of being acked and lost.
+        return event_handler(source, event_type, requeue_on_error=True)(entrypoint)
 
     return decorate
 
