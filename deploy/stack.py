@@ -45,10 +45,28 @@ def mongo_answers(uri: str, timeout_ms: int = 1500) -> bool:
         client.close()
 
 
+def local_keys(path: Path) -> dict[str, str]:
+    """Development keys for personal data, made once and kept (0600) next to the data they protect.
+
+    Production sets WENZHEN_DATA_KEYS / WENZHEN_DATA_KEY_ID / WENZHEN_INDEX_KEY from its secret store.
+    """
+    from wenzhen.crypto import new_key_settings
+
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in new_key_settings().items()))
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k: v for k, v in pairs}
+
+
 class Stack:
     def __init__(self, env: dict[str, str], var: Path, say=print):
         self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.var = var
+        var.mkdir(parents=True, exist_ok=True)
+        if not self.env.get("WENZHEN_DATA_KEYS"):
+            self.env.update(local_keys(var / "secrets.env"))
         self.logs = var / "log"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.say = say

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -38,6 +39,11 @@ def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 
 
+def new_key_settings() -> dict[str, str]:
+    """A complete set of fresh keys, as environment variables."""
+    return {"WENZHEN_DATA_KEYS": f"k1:{new_key()}", "WENZHEN_DATA_KEY_ID": "k1", "WENZHEN_INDEX_KEY": new_key()}
+
+
 @dataclass(frozen=True)
 class Keyring:
     data_keys: dict[str, bytes]
@@ -45,8 +51,9 @@ class Keyring:
     index_key: bytes
 
     @classmethod
-    def from_env(cls) -> Keyring:
-        raw = os.environ.get("WENZHEN_DATA_KEYS", "")
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Keyring:
+        env = os.environ if environ is None else environ
+        raw = env.get("WENZHEN_DATA_KEYS", "")
         keys: dict[str, bytes] = {}
         for item in filter(None, (part.strip() for part in raw.split(","))):
             kid, _, value = item.partition(":")
@@ -59,11 +66,11 @@ class Keyring:
             keys[kid] = key
         if not keys:
             raise KeyringError("WENZHEN_DATA_KEYS is not set: personal data cannot be encrypted")
-        current = os.environ.get("WENZHEN_DATA_KEY_ID") or next(iter(keys))
+        current = env.get("WENZHEN_DATA_KEY_ID") or next(iter(keys))
         if current not in keys:
             raise KeyringError(f"WENZHEN_DATA_KEY_ID {current!r} is not among WENZHEN_DATA_KEYS")
         try:
-            index_key = _b64(os.environ.get("WENZHEN_INDEX_KEY", ""))
+            index_key = _b64(env.get("WENZHEN_INDEX_KEY", ""))
         except ValueError:
             raise KeyringError("WENZHEN_INDEX_KEY is not base64") from None
         if len(index_key) < 32:

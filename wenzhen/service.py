@@ -30,6 +30,19 @@ def rpc(fn):
     return nameko_rpc(expected_exceptions=(ServiceError,))(fn)
 
 
+class CallTimeout(Exception):
+    """A service-to-service RPC took longer than its timeout."""
+
+
+def call(method, *args, timeout: float | None = None, **kwargs):
+    """Call a Nameko RPC proxy method with a timeout (Nameko's own has none, #360)."""
+    import eventlet
+
+    seconds = settings().rpc_timeout if timeout is None else timeout
+    with eventlet.Timeout(seconds, CallTimeout(f"no answer within {seconds:.1f}s")):
+        return method(*args, **kwargs)
+
+
 class StoreProvider(DependencyProvider):
     def setup(self) -> None:
         cfg = settings()

@@ -1,7 +1,11 @@
-"""Events intake publishes (exchange ``intake.events``)."""
-from __future__ import annotations
+"""Events intake publishes (exchange ``intake.events``).
 
-from datetime import date
+Events carry identifiers, not personal data: they are copied to the broker, to
+every subscriber and to reports' event log. A subscriber that needs contact
+details asks intake for them (``intake.get_contact``), which decrypts them on
+demand.
+"""
+from __future__ import annotations
 
 from pydantic import Field
 
@@ -14,10 +18,7 @@ class PatientRegistered(EventData):
     source = "intake"
     type = "patient_registered"
     version = 1
-    personal_data = ("name", "phone", "birth_date")
 
     patient_id: str
-    name: str
     sex: str = Field(description="FHIR administrative gender")
-    birth_date: date
-    phone: str = Field(description="Mainland China mobile number, 11 digits")
+    birth_year: int = Field(description="Year of birth (for age-band statistics; no full date)")

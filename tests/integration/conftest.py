@@ -19,6 +19,7 @@ from pymongo import MongoClient
 from deploy import broker
 from deploy.stack import Stack, free_port
 from wenzhen.config import SERVICES, Settings
+from wenzhen.crypto import Keyring
 from wenzhen.rpc_client import RpcClient
 
 RUN = uuid.uuid4().hex[:8]
@@ -48,6 +49,7 @@ class TestStack(Stack):
         self.mongo = MongoClient(cfg.mongo_uri, tz_aware=True)
         self.rpc = RpcClient(cfg.amqp_uri, timeout=10, name="tests")
         self.http = requests.Session()
+        self.keys = Keyring.from_env(self.env)
 
     @property
     def url(self) -> str:
@@ -89,6 +91,9 @@ class TestStack(Stack):
         resp = self.http.post(self.url + "/v1/patients", json=body, timeout=15)
         assert resp.status_code == 201, resp.text
         return resp.json()
+
+    def patient_by_phone(self, phone: str) -> dict | None:
+        return self.db("intake")["patients"].find_one({"phone_index": self.keys.blind_index("phone", phone)})
 
     def notifications(self, patient_id: str) -> list[dict]:
         return list(self.db("notify")["notifications"].find({"patient_id": patient_id}))

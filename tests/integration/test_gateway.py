@@ -61,7 +61,8 @@ def test_duplicate_phone_is_a_409_problem_naming_the_field(stack):
     assert problem["status"] == 409 and problem["type"] == "urn:wenzhen:problem:conflict"
     assert [e["field"] for e in problem["errors"]] == ["phone"]
     assert problem["request_id"] == resp.headers["X-Request-ID"]
-    assert stack.db("intake")["patients"].count_documents({"phone": phone}) == 1
+    assert stack.db("intake")["patients"].count_documents(
+        {"phone_index": stack.keys.blind_index("phone", phone)}) == 1
 
 
 def test_invalid_fields_are_each_named_in_a_422(stack):
@@ -148,3 +149,18 @@ def test_prometheus_metrics_count_requests_by_route_template(stack):
     assert 'wenzhen_gateway_requests_total{method="GET",route="/v1/patients/{patient_id}",status="404"}' in text
     assert "pat_metrics_probe" not in text
     assert "wenzhen_gateway_request_duration_seconds_bucket" in text
+
+
+def test_a_raw_dump_of_every_database_holds_no_seeded_personal_data(stack):
+    from bson import json_util
+
+    phone, name = new_phone(), "欧阳明月"
+    patient = stack.register(phone, name=name)
+    wait_until(lambda: stack.notifications(patient["id"]), what="the welcome notification")
+    assert stack.http.get(f"{stack.url}/v1/patients/{patient['id']}").json()["phone"] == phone  # readable via API
+    dump = "".join(json_util.dumps(doc, ensure_ascii=False)
+                   for service in SERVICES
+                   for coll in stack.db(service).list_collection_names()
+                   for doc in stack.db(service)[coll].find())
+    assert patient["id"] in dump  # the dump is real
+    assert phone not in dump and name not in dump

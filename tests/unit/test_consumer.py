@@ -7,7 +7,7 @@ from wenzhen import consumer
 from wenzhen.events import Envelope
 from wenzhen.storage import DEAD_LETTERS, PROCESSED
 
-EVENT = PatientRegistered(patient_id="pat_1", name="张三", sex="male", birth_date="1985-04-12", phone="13812345678")
+EVENT = PatientRegistered(patient_id="pat_1", sex="male", birth_year=1985)
 
 
 @pytest.fixture(autouse=True)

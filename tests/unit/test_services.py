@@ -11,9 +11,20 @@ from services.intake.schemas import PatientRegistration
 from services.notify import domain as notify
 from tests.fakes import FakeStore, FakeTx
 from wenzhen.config import SERVICES
+from wenzhen.crypto import Keyring, keyring, new_key_settings
 from wenzhen.errors import Conflict, InvalidInput, NotFound
 
 REG = PatientRegistration(name="张三", sex="male", birth_date="1985-04-12", phone="13812345678")
+KEYS = Keyring.from_env(new_key_settings())
+
+
+@pytest.fixture(autouse=True)
+def keys_in_env(monkeypatch):
+    for name, value in new_key_settings().items():
+        monkeypatch.setenv(name, value)
+    keyring.cache_clear()
+    yield
+    keyring.cache_clear()
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -23,23 +34,26 @@ def test_every_service_answers_health(name):
 
 
 def intake_store() -> FakeStore:
-    return FakeStore(unique={intake.PATIENTS: ("phone",)})
+    return FakeStore(unique={intake.PATIENTS: ("phone_index",)})
 
 
 def test_intake_registers_a_patient_and_emits_the_fact_with_it():
     store = intake_store()
-    patient = intake.register_patient(store, REG)
-    assert patient.id in store[intake.PATIENTS].docs
+    patient = intake.register_patient(store, KEYS, REG)
+    doc = store[intake.PATIENTS].docs[patient.id]
+    assert "13812345678" not in str(doc) and "张三" not in str(doc)  # encrypted at rest
+    assert doc["phone_index"] == KEYS.blind_index("phone", "13812345678")
     ((subject, event),) = store.emitted
-    assert subject == patient.id and isinstance(event, PatientRegistered) and event.phone == "13812345678"
-    assert intake.get_patient(store, patient.id) == patient
+    assert subject == patient.id and event == PatientRegistered(patient_id=patient.id, sex="male", birth_year=1985)
+    assert intake.get_patient(store, KEYS, patient.id) == patient
+    assert patient.phone == "13812345678" and patient.name == "张三"
 
 
 def test_intake_refuses_a_second_patient_with_the_same_phone_and_emits_nothing():
     store = intake_store()
-    intake.register_patient(store, REG)
+    intake.register_patient(store, KEYS, REG)
     with pytest.raises(Conflict) as info:
-        intake.register_patient(store, REG)
+        intake.register_patient(store, KEYS, REG)
     assert info.value.errors[0]["field"] == "phone"
     assert len(store[intake.PATIENTS].docs) == 1 and len(store.emitted) == 1
 
@@ -55,12 +69,14 @@ def test_intake_rpc_validates_its_input_and_names_fields():
 
 def test_notify_records_a_welcome_addressed_to_the_patient():
     store = FakeStore()
-    event = PatientRegistered(patient_id="pat_1", name="李四", sex="female", birth_date="1990-01-01",
-                              phone="13912345678")
-    store.transact(lambda tx: notify.record_welcome(tx, event, "evt_1"))
+    contact = {"name": "李四", "phone": "13912345678"}
+    store.transact(lambda tx: notify.record_welcome(tx, KEYS, "pat_1", contact, "evt_1"))
     (doc,) = store[notify.NOTIFICATIONS].docs.values()
-    assert doc["patient_id"] == "pat_1" and doc["to"] == "13912345678" and doc["channel"] == "sms"
-    assert doc["text"].startswith("李四") and "120" in doc["text"] and doc["cause"] == "evt_1"
+    assert doc["patient_id"] == "pat_1" and doc["channel"] == "sms" and doc["cause"] == "evt_1"
+    assert "13912345678" not in str(doc) and "李四" not in str(doc)
+    assert KEYS.decrypt(doc["to"], field="to", record=doc["_id"]) == "13912345678"
+    text = KEYS.decrypt(doc["text"], field="text", record=doc["_id"])
+    assert text.startswith("李四") and "120" in text
 
 
 def test_reports_archives_events_of_every_service():
@@ -69,8 +85,7 @@ def test_reports_archives_events_of_every_service():
     tx = FakeTx({}, [])
     from wenzhen.events import Envelope
 
-    env = Envelope.wrap(PatientRegistered(patient_id="pat_1", name="x", sex="male", birth_date="1990-01-01",
-                                          phone="13912345678"), "pat_1")
+    env = Envelope.wrap(PatientRegistered(patient_id="pat_1", sex="male", birth_year=1990), "pat_1")
     service = worker_factory(cls, store=FakeStore())
     unwrapped = cls.archive_intake.__wrapped__
     unwrapped(service, tx, None, env)
