@@ -187,13 +187,19 @@ def markdown(types: list[type[EventData]], subs: list[Subscription]) -> str:
 
 def check() -> list[str]:
     problems = []
-    for name, schema in current_schemas().items():
+    current = current_schemas()
+    for path in sorted(snapshot_dir().glob("*.json")):
+        if path.name not in current:
+            problems.append(f"{path.name}: a published event type is gone from the code; removing one is a "
+                            f"breaking change (keep publishing it until subscribers have moved)")
+    for name, schema in current.items():
         path = snapshot_dir() / name
         if not path.exists():
             problems.append(f"{name}: no snapshot; a new event type — run `make docs` and commit it")
         elif json.loads(path.read_text()) != json.loads(dumps(schema)):
+            new_type = name.split(".")[1] + "_v2"
             problems.append(f"{name}: the published schema changed. Additive change (new optional field)? run "
-                            f"`make docs`. Breaking change? publish a new type `<type>_v2` alongside instead.")
+                            f"`make docs`. Breaking change? publish a new type `{new_type}` alongside instead.")
     return problems
 
 

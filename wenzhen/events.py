@@ -47,6 +47,8 @@ class EventData(BaseModel):
     @classmethod
     def json_schema(cls) -> dict:
         schema = cls.model_json_schema(mode="serialization")
+        # Readers must tolerate fields added later (additive changes keep the version).
+        schema.pop("additionalProperties", None)
         schema["$id"] = cls.schema_id()
         schema["x-event-source"] = cls.source
         schema["x-event-type"] = cls.type
@@ -102,7 +104,8 @@ class Envelope(BaseModel):
         cls = REGISTRY.get((self.service, self.type))
         if cls is None:
             raise LookupError(f"unknown event type {self.service}.{self.type}")
-        return cls.model_validate(self.data)
+        # a tolerant reader: fields added by a newer publisher are ignored, not refused
+        return cls.model_validate({k: v for k, v in self.data.items() if k in cls.model_fields})
 
 
 def parse_time(value: str) -> datetime:

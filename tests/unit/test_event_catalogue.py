@@ -25,3 +25,12 @@ def test_a_new_event_type_without_a_snapshot_is_reported(tmp_path, monkeypatch):
 def test_the_catalogue_names_every_subscriber():
     text = catalogue.markdown(catalogue.event_types(), catalogue.subscriptions())
     assert "notify.welcome_patient" in text and "reports.archive_intake" in text
+
+
+def test_a_published_type_removed_from_the_code_is_reported(tmp_path, monkeypatch):
+    for name, schema in catalogue.current_schemas().items():
+        (tmp_path / name).write_text(catalogue.dumps(schema))
+    (tmp_path / "intake.gone_event.v1.json").write_text("{}")
+    monkeypatch.setattr(catalogue, "snapshot_dir", lambda: tmp_path)
+    (problem,) = catalogue.check()
+    assert "gone_event" in problem and "breaking" in problem

@@ -37,3 +37,9 @@ def test_an_event_type_cannot_be_declared_twice():
         class Again(PatientRegistered.__base__):  # noqa: F811 - deliberately clashing declaration
             source = "intake"
             type = "patient_registered"
+
+
+def test_readers_tolerate_fields_added_by_a_newer_publisher():
+    body = Envelope.wrap(EVENT, "pat_1").model_dump(mode="json")
+    body["data"]["added_later"] = "x"
+    assert Envelope.model_validate(body).parsed() == EVENT
