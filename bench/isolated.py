@@ -22,7 +22,7 @@ from pathlib import Path
 
 from deploy import broker
 from deploy.stack import Stack, free_port
-from wenzhen.config import SERVICES, Settings
+from wenzhen.config import settings
 
 BIN = Path(sys.executable).parent
 ECHO = "bench-echo"
@@ -71,7 +71,6 @@ def wait_answers(url: str, proc: subprocess.Popen, log: Path, timeout: float = 3
 def isolated_stack(say: Callable[[str], None]) -> Iterator[BenchStack]:
     run = uuid.uuid4().hex[:8]
     var = Path(tempfile.mkdtemp(prefix=f"wenzhen-bench-{run}-"))
-    (var / "tmp").mkdir()
     try:
         with _running(run, var, say) as stack:
             yield stack
@@ -89,7 +88,7 @@ def isolated_stack(say: Callable[[str], None]) -> Iterator[BenchStack]:
 
 @contextmanager
 def _running(run: str, var: Path, say: Callable[[str], None]) -> Iterator[BenchStack]:
-    base = Settings().amqp_uri
+    base = settings().amqp_uri
     broker.ensure(base, say=say)
     vhost = f"wenzhen-bench-{run}"
     with ExitStack() as cleanup:
@@ -98,14 +97,8 @@ def _running(run: str, var: Path, say: Callable[[str], None]) -> Iterator[BenchS
         say(f"RabbitMQ vhost {vhost}")
         stack = BenchStack(_env(run, amqp_uri, var), var, say=say)
         cleanup.callback(_shielded, _stop_all, stack, say)
-        stack.env["MONGO_URI"] = stack.start_database(free_port(), var / "db")
-        say(f"SecantusDB on {stack.env['MONGO_URI'].split('/?')[0]}, data in {var / 'db'}")
-        stack.declare_topology()
-        for name in SERVICES:
-            stack.start_service(name)
-        stack.start_gateway()
-        ready = stack.wait_ready(timeout=120)
-        say(f"gateway {stack.gateway_url()} ready with {len(ready.get('services', {}))} services")
+        stack.start_system((free_port(), var / "db"), ready_timeout=120)
+        say(f"gateway {stack.gateway_url()} ready")
         yield stack
 
 
@@ -118,8 +111,6 @@ def _env(run: str, amqp_uri: str, var: Path) -> dict[str, str]:
         "GATEWAY_PORT": str(free_port()),
         "LOG_LEVEL": "WARNING",
         "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics"),
-        "TMPDIR": str(var / "tmp"),  # gunicorn.conf.py makes a temp dir even when it is not used
-        "GUNICORN_CMD_ARGS": "--no-control-socket",  # gunicorn's default socket is per user, not per server
     }
 
 

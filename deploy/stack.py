@@ -75,13 +75,7 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
-        saved = dict(os.environ)
-        os.environ.update(self.env)
-        try:
-            return Settings()
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        return Settings.from_env(self.env)
 
     # processes -----------------------------------------------------------
     def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -109,6 +103,22 @@ class Stack:
                 raise SystemExit(f"SecantusDB did not start; see {self.logs / 'secantusdb.log'}")
             time.sleep(0.3)
         return uri
+
+    def start_system(self, database: tuple[int, Path] | None = None, ready_timeout: float = 90.0) -> dict:
+        """The embedded database (given a port and data directory), the broker topology, the seven
+        services and the gateway; returns /readyz once everything answers."""
+        if database:
+            self.env["MONGO_URI"] = self.start_database(*database)
+            self.say(f"SecantusDB on :{database[0]}, data in {database[1]}")
+        self.declare_topology()
+        self.say("broker topology declared (exchanges, durable queues)")
+        for name in SERVICES:
+            self.start_service(name)
+        self.say(f"services starting: {', '.join(SERVICES)} (logs in {self.logs})")
+        self.start_gateway()
+        ready = self.wait_ready(ready_timeout)
+        self.say(f"all {len(ready['services'])} services ready")
+        return ready
 
     def declare_topology(self) -> None:
         subprocess.run([sys.executable, "-m", "deploy.topology"], cwd=ROOT, env=self.env, check=True,
@@ -169,10 +179,10 @@ PIDFILE = ROOT / "var" / "run" / "stack.pid"
 def run() -> None:
     from deploy import broker
 
-    cfg = Settings()
+    cfg = Settings.from_env()
     var = ROOT / "var"
-    stack = Stack({}, var)
     step = lambda text: print(f"  • {text}", flush=True)  # noqa: E731
+    stack = Stack({}, var, say=step)
     print("Starting Wenzhen", flush=True)
     PIDFILE.parent.mkdir(parents=True, exist_ok=True)
     PIDFILE.write_text(str(os.getpid()))
@@ -184,6 +194,7 @@ def run() -> None:
     try:
         broker.ensure(cfg.amqp_uri, say=step)
         step(f"RabbitMQ: {broker.redact(cfg.amqp_uri)}")
+        database = None
         if os.environ.get("MONGO_URI"):
             if not mongo_answers(cfg.mongo_uri, 10_000):
                 raise SystemExit("MONGO_URI does not answer; check it (a replica set is needed for transactions).")
@@ -193,16 +204,8 @@ def run() -> None:
             if mongo_answers(cfg.mongo_uri):
                 step(f"MongoDB-wire server already answering on :{port}; using it")
             else:
-                stack.start_database(port, var / "db")
-                step(f"SecantusDB on :{port}, data in var/db")
-        stack.declare_topology()
-        step("broker topology declared (exchanges, durable queues)")
-        for name in SERVICES:
-            stack.start_service(name)
-        step(f"services starting: {', '.join(SERVICES)} (logs in var/log/)")
-        stack.start_gateway()
-        ready = stack.wait_ready()
-        step(f"all {len(ready['services'])} services ready")
+                database = (port, var / "db")
+        stack.start_system(database)
         url = stack.gateway_url()
         print(f"\nWenzhen is up.\n  API        {url}/v1\n  Docs       {url}/docs\n  OpenAPI    {url}/openapi.json"
               f"\n  Readiness  {url}/readyz\n  Logs       var/log/*.log\nCtrl-C (or `make stop`) stops it.",

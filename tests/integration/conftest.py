@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from pymongo import MongoClient
 
 from deploy import broker
 from deploy.stack import Stack, free_port
-from wenzhen.config import SERVICES, Settings
+from wenzhen.config import SERVICES, Settings, settings
 from wenzhen.crypto import Keyring
 from wenzhen.rpc_client import RpcClient
 
@@ -44,12 +45,17 @@ class TestStack(Stack):
 
     def __init__(self, env: dict[str, str], var: Path):
         super().__init__(env, var, say=lambda *_: None)
-        cfg = self.settings
-        self.cfg = cfg
-        self.mongo = MongoClient(cfg.mongo_uri, tz_aware=True)
-        self.rpc = RpcClient(cfg.amqp_uri, timeout=10, name="tests")
+        self.rpc = RpcClient(self.cfg.amqp_uri, timeout=10, name="tests")
         self.http = requests.Session()
         self.keys = Keyring.from_env(self.env)
+
+    @property
+    def cfg(self) -> Settings:
+        return self.settings
+
+    @cached_property
+    def mongo(self) -> MongoClient:
+        return MongoClient(self.cfg.mongo_uri, tz_aware=True)
 
     @property
     def url(self) -> str:
@@ -109,7 +115,7 @@ def new_phone() -> str:
 
 @pytest.fixture(scope="session")
 def amqp_uri():
-    base = Settings().amqp_uri
+    base = settings().amqp_uri
     broker.ensure(base)
     vhost = f"wenzhen-test-{RUN}"
     uri = broker.create_vhost(base, vhost)
@@ -132,16 +138,8 @@ def stack(amqp_uri, tmp_path_factory):
         "LOG_LEVEL": "INFO",
     }
     external_mongo = os.environ.get("MONGO_URI")
-    bootstrap = Stack(env, var, say=lambda *_: None)
-    if not external_mongo:
-        env["MONGO_URI"] = bootstrap.start_database(free_port(), var / "db")
     s = TestStack(env, var)
-    s.procs.update(bootstrap.procs)
-    s.declare_topology()
-    for name in SERVICES:
-        s.start_service(name)
-    s.start_gateway()
-    s.wait_ready(timeout=120)
+    s.start_system(None if external_mongo else (free_port(), var / "db"), ready_timeout=120)
     yield s
     s.rpc.close()
     s.stop_all()
