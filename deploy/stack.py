@@ -45,19 +45,47 @@ def mongo_answers(uri: str, timeout_ms: int = 1500) -> bool:
         client.close()
 
 
+# Which secrets each process gets (least privilege): only identity can sign tokens, the gateway can only verify
+# them and holds no data key, and the database and the broker tooling get none.
+DATA_SECRETS = ("WENZHEN_DATA_KEYS", "WENZHEN_DATA_KEY_ID", "WENZHEN_INDEX_KEY", "WENZHEN_AUDIT_KEY")
+SIGNING_SECRETS = ("WENZHEN_JWT_KEYS", "WENZHEN_JWT_KEY_ID")
+VERIFYING_SECRETS = ("WENZHEN_JWT_PUBLIC_KEYS",)
+SECRETS = (*DATA_SECRETS, *SIGNING_SECRETS, *VERIFYING_SECRETS)
+
+
+def secrets_for(process: str) -> tuple[str, ...]:
+    if process == "gateway":
+        return VERIFYING_SECRETS
+    if process == "identity":
+        return (*DATA_SECRETS, *SIGNING_SECRETS)
+    if process in SERVICES:
+        return DATA_SECRETS
+    return ()
+
+
+def development_secrets() -> dict[str, str]:
+    """A complete set of fresh keys (data, blind index, audit chain, token signing) as environment variables."""
+    from wenzhen.crypto import new_key, new_key_settings
+    from wenzhen.tokens import new_signing_settings
+
+    return {**new_key_settings(), "WENZHEN_AUDIT_KEY": new_key(), **new_signing_settings("dev1")}
+
+
 def local_keys(path: Path) -> dict[str, str]:
-    """Development keys for personal data, made once and kept (0600) next to the data they protect.
-
-    Production sets WENZHEN_DATA_KEYS / WENZHEN_DATA_KEY_ID / WENZHEN_INDEX_KEY from its secret store.
-    """
-    from wenzhen.crypto import new_key_settings
-
+    """Development keys, made once and kept (0600) next to the data they protect; a key added by a newer
+    version is appended. Production sets them from its secret store (see the README's table)."""
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write("".join(f"{k}={v}\n" for k, v in new_key_settings().items()))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    have = {k: v for k, v in pairs}
+    fresh = development_secrets()
+    missing = {k: v for k, v in fresh.items() if k not in have}
+    if set(missing) & set(SIGNING_SECRETS + VERIFYING_SECRETS):  # a key pair is made together
+        missing.update({k: fresh[k] for k in SIGNING_SECRETS + VERIFYING_SECRETS})
+    if missing:
+        with path.open("a") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in missing.items()))
+    return {**have, **missing}
 
 
 class Stack:
@@ -65,32 +93,39 @@ class Stack:
         self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.var = var
         var.mkdir(parents=True, exist_ok=True)
-        if not self.env.get("WENZHEN_DATA_KEYS"):
+        if not all(self.env.get(name) for name in SECRETS):
             self.env.update(local_keys(var / "secrets.env"))
+        self.env.setdefault("SMS_SINK_FILE", str(var / "sms.jsonl"))
         self.logs = var / "log"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.say = say
         self.procs: dict[str, subprocess.Popen] = {}
-        self.argv: dict[str, tuple[list[str], dict[str, str] | None]] = {}
+        self.argv: dict[str, tuple[list[str], dict[str, str] | None, str | None]] = {}
 
     @property
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
 
     # processes -----------------------------------------------------------
-    def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    def process_env(self, process: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+        granted = secrets_for(process)
+        env = {k: v for k, v in self.env.items() if k not in SECRETS or k in granted}
+        return {**env, **(extra_env or {})}
+
+    def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None,
+              process: str | None = None) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **(extra_env or {})}, stdout=log,
+        proc = subprocess.Popen(argv, cwd=ROOT, env=self.process_env(process or name, extra_env), stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.procs[name] = proc
-        self.argv[name] = (argv, extra_env)
+        self.argv[name] = (argv, extra_env, process)
         return proc
 
     def respawn(self, name: str) -> subprocess.Popen:
         """Start ``name`` again exactly as it was started."""
-        argv, extra_env = self.argv[name]
-        return self.spawn(name, argv, extra_env)
+        argv, extra_env, process = self.argv[name]
+        return self.spawn(name, argv, extra_env, process)
 
     def start_database(self, port: int, data_dir: Path) -> str:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -121,11 +156,11 @@ class Stack:
         return ready
 
     def declare_topology(self) -> None:
-        subprocess.run([sys.executable, "-m", "deploy.topology"], cwd=ROOT, env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "deploy.topology"], cwd=ROOT, env=self.process_env("topology"),
+                       check=True, stdout=subprocess.DEVNULL)
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None, label: str | None = None):
-        return self.spawn(label or name, [sys.executable, "-m", "services", name], extra_env)
+        return self.spawn(label or name, [sys.executable, "-m", "services", name], extra_env, process=name)
 
     def start_gateway(self) -> subprocess.Popen:
         return self.spawn("gateway", [str(Path(sys.executable).parent / "gunicorn"), "-c",

@@ -1,6 +1,11 @@
 """Declarative routes: each operation names its method, path, models and who
-may call it; the same declaration drives validation, dispatch and the OpenAPI
-document, so they cannot drift apart.
+may call it; the same declaration drives authorization, validation, dispatch
+and the OpenAPI document, so they cannot drift apart.
+
+Nothing is reachable by default: a route without ``allow`` (a set of roles, or
+``PUBLIC``) refuses to mount. A caller without a valid token gets 401 on a
+non-public route, a caller whose role is not allowed 403. The role check is
+coarse; the services re-check ownership (whose record) themselves.
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ from typing import Any
 import falcon
 from pydantic import BaseModel, ValidationError
 
-from gateway import metrics, rpc
+from gateway import auth, metrics, rpc
 from gateway.problems import PROBLEM_JSON, HttpProblem, from_remote, render
 from wenzhen import context
+from wenzhen.auth import ORIGIN_IP_KEY, PRINCIPAL_KEY, PURPOSE_KEY, Principal, Role
 from wenzhen.config import settings
 from wenzhen.errors import from_pydantic
 from wenzhen.rpc_client import RemoteError, RpcTimeout, ServiceUnavailable
@@ -43,7 +49,9 @@ class Operation:
     handler: Callable
     summary: str
     tags: list[str]
+    allow: frozenset[Role] | str  # roles that may call it, or auth.PUBLIC
     request: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None  # query-string parameters
     response: Any = None  # a model, list[model], or None
     status: int = 200
     errors: dict[int, str] = field(default_factory=dict)
@@ -54,16 +62,30 @@ class Operation:
     def operation_id(self) -> str:
         return self.handler.__name__
 
+    @property
+    def public(self) -> bool:
+        return self.allow == auth.PUBLIC
+
+    def authorize(self, principal: Principal) -> None:
+        if self.public:
+            return
+        if not principal.authenticated:
+            raise auth.unauthorized("Sign in first: send `Authorization: Bearer <access token>`.", "invalid_request")
+        if principal.role not in self.allow:
+            raise HttpProblem(403, "Your role may not use this operation.", slug="forbidden")
+
 
 class Call:
     """What a handler gets: the validated body, path parameters and an RPC helper
     that carries the request's context (correlation id) to the service."""
 
-    def __init__(self, req: falcon.Request, body: BaseModel | None, params: dict):
+    def __init__(self, req: falcon.Request, body: BaseModel | None, params: dict, query: BaseModel | None = None):
         self.req = req
         self.body = body
+        self.query = query
         self.params = params
         self.request_id: str = req.context.request_id
+        self.principal: Principal = req.context.principal
 
     def rpc(self, service: str, method: str, *args, **kwargs):
         try:
@@ -75,8 +97,33 @@ class Call:
         except RpcTimeout as exc:
             raise HttpProblem(504, str(exc), slug="service-timeout") from None
 
+    def rpc_each(self, services, method: str, *args, **kwargs) -> tuple[dict[str, Any], list[str]]:
+        """The same call on several services at once: their answers, and the services that did not answer.
+        A declared error from any of them (e.g. 403) is raised as usual."""
+        client = rpc.client()
+        pending, failed = {}, []
+        for name in services:
+            try:
+                pending[name] = client.call_async(name, method, *args, context=self.rpc_context(), **kwargs)
+            except ServiceUnavailable:
+                failed.append(name)
+        answers = {}
+        for name, future in pending.items():
+            try:
+                answers[name] = client.result(future)
+            except RemoteError as exc:
+                raise translate_remote(exc) from None
+            except (ServiceUnavailable, RpcTimeout):
+                failed.append(name)
+        return answers, sorted(failed)
+
     def rpc_context(self) -> dict:
-        return {context.REQUEST_ID_KEY: self.request_id}
+        """Nameko context data: the correlation id, and who is calling from where for what (never the body)."""
+        data = {context.REQUEST_ID_KEY: self.request_id, ORIGIN_IP_KEY: self.req.context.origin_ip}
+        if self.principal.authenticated:
+            data[PRINCIPAL_KEY] = self.principal.to_context()
+            data[PURPOSE_KEY] = auth.purpose(self.req, self.principal).value
+        return data
 
 
 def translate_remote(exc: RemoteError) -> HttpProblem:
@@ -93,19 +140,25 @@ class Api:
     def __init__(self) -> None:
         self.operations: list[Operation] = []
 
-    def route(self, method: str, path: str, *, summary: str, tags: list[str], request=None, response=None,
-              status: int = 200, errors: dict[int, str] | None = None, content_type: str = JSON):
+    def route(self, method: str, path: str, *, summary: str, tags: list[str], allow, request=None, query=None,
+              response=None, status: int = 200, errors: dict[int, str] | None = None, content_type: str = JSON):
+        """``allow``: the roles that may call it (an iterable of Role) or ``auth.PUBLIC``; there is no default."""
+        allowed = allow if allow == auth.PUBLIC else frozenset(Role(r) for r in allow)
+
         def register(handler: Callable) -> Callable:
             self.operations.append(Operation(
-                method=method.upper(), path=path, handler=handler, summary=summary, tags=tags, request=request,
-                response=response, status=status, errors=errors or {}, description=(handler.__doc__ or "").strip(),
-                content_type=content_type,
+                method=method.upper(), path=path, handler=handler, summary=summary, tags=tags, allow=allowed,
+                request=request, query=query, response=response, status=status, errors=errors or {},
+                description=(handler.__doc__ or "").strip(), content_type=content_type,
             ))
             return handler
 
         return register
 
     def mount(self, app: falcon.App) -> None:
+        for op in self.operations:
+            if op.allow != auth.PUBLIC and not op.allow:
+                raise RuntimeError(f"{op.method} {op.path} declares no role that may call it")
         by_path: dict[str, dict[str, Operation]] = {}
         for op in self.operations:
             by_path.setdefault(op.path, {})[op.method] = op
@@ -122,8 +175,10 @@ class _Resource:
     def _dispatch(self, req: falcon.Request, resp: falcon.Response, **params) -> None:
         op = self.methods[req.method]
         req.context.route = op.path
+        op.authorize(req.context.principal)
         body = _read_body(req, op.request) if op.request else None
-        result = op.handler(Call(req, body, params), **params)
+        query = _read_query(req, op.query) if op.query else None
+        result = op.handler(Call(req, body, params, query), **params)
         reply = result if isinstance(result, Reply) else Reply(result, op.status)
         resp.status = reply.status
         for name, value in reply.headers.items():
@@ -167,6 +222,19 @@ def _read_body(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
         raise HttpProblem(422, invalid.detail, slug="validation", errors=invalid.errors) from None
 
 
+def _read_query(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
+    unknown = sorted(set(req.params) - set(model.model_fields))
+    if unknown:
+        raise HttpProblem(422, "Unknown query parameters.", slug="validation",
+                          errors=[{"field": name, "message": "is not a parameter of this operation",
+                                   "type": "extra_forbidden"} for name in unknown])
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        invalid = from_pydantic(exc)
+        raise HttpProblem(422, invalid.detail, slug="validation", errors=invalid.errors) from None
+
+
 class RequestContextMiddleware:
     """Takes or makes the X-Request-ID, echoes it, and writes one JSON access-log line."""
 
@@ -174,8 +242,11 @@ class RequestContextMiddleware:
         req.context.started = time.perf_counter()
         req.context.request_id = context.clean_request_id(req.get_header("X-Request-ID"))
         req.context.route = None
+        req.context.origin_ip = auth.origin_ip(req)
         context.bind(req.context.request_id)
         resp.set_header("X-Request-ID", req.context.request_id)
+        req.context.principal = auth.ANONYMOUS
+        req.context.principal = auth.authenticate(req)  # raises 401 for a bad token
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         started = getattr(req.context, "started", None)

@@ -5,7 +5,7 @@ import falcon
 
 from gateway.api import RequestContextMiddleware, install_error_handlers
 from gateway.app_api import api
-from gateway.routes import patients, system  # noqa: F401 - registers the routes
+from gateway.routes import audit, auth, patients, reports, staff, system  # noqa: F401 - registers the routes
 
 
 def create_app() -> falcon.App:

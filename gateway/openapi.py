@@ -3,6 +3,7 @@ pydantic models that validate requests, and an HTML page rendered from it."""
 from __future__ import annotations
 
 import html
+import types
 import typing
 
 from pydantic import BaseModel
@@ -24,12 +25,24 @@ def _schema_ref(tp) -> dict:
         return {"$ref": REF.format(model=tp.__name__)}
     if typing.get_origin(tp) is list:
         return {"type": "array", "items": _schema_ref(typing.get_args(tp)[0])}
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return {"oneOf": [_schema_ref(arg) for arg in typing.get_args(tp)]}
     return {}
 
 
 def _path_params(path: str) -> list[dict]:
     names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
     return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def _query_params(model: type[BaseModel] | None) -> list[dict]:
+    if model is None:
+        return []
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [{"name": name, "in": "query", "required": name in required, "schema": spec,
+             **({"description": spec["description"]} if spec.get("description") else {})}
+            for name, spec in schema.get("properties", {}).items()]
 
 
 _cache: dict[tuple[int, int], dict] = {}
@@ -65,6 +78,9 @@ def _build(operations: list) -> dict:
             ok["content"] = {op.content_type: {"schema": {"type": "object"}}}
         responses[str(op.status)] = ok
         errors = dict(op.errors)
+        if not op.public:
+            errors.setdefault(401, "No valid access token (missing, expired, tampered, or its session ended).")
+            errors.setdefault(403, "The caller's role may not use this operation.")
         if op.request is not None:
             errors.setdefault(400, "The body is not valid JSON.")
             errors.setdefault(413, "The body is too large.")
@@ -78,14 +94,16 @@ def _build(operations: list) -> dict:
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": op.tags,
-            "parameters": [*_path_params(op.path),
+            "security": [] if op.public else [{"bearer": []}],
+            "x-roles": "public" if op.public else sorted(op.allow),
+            "parameters": [*_path_params(op.path), *_query_params(op.query),
                            {"name": "X-Request-ID", "in": "header", "required": False,
                             "description": "Correlation id; made if absent, echoed in the response.",
                             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}}],
             "responses": responses,
         }
-        if op.description:
-            entry["description"] = op.description
+        who = "Anyone may call it." if op.public else f"Who may call it: {', '.join(sorted(op.allow))}."
+        entry["description"] = f"{op.description}\n\n{who}".strip()
         if op.request is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": _schema_ref(op.request)}}}
@@ -99,12 +117,20 @@ def _build(operations: list) -> dict:
             "version": "0.1.0",
             "description": "Wenzhen (问诊): a hospital's online consultation and telemedicine service. Times are "
                            "shown in the hospital's zone (Asia/Shanghai); money is in integer fen (CNY). Errors "
-                           "are application/problem+json.",
+                           "are application/problem+json. Every operation lists the roles that may call it "
+                           "(`x-roles`); services also check whose data it is.",
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {
+                "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "An access token from `POST /v1/auth/login` (EdDSA-signed JWT, 10 minutes). Public "
+                               "keys: `/.well-known/jwks.json`.",
+            }},
+        },
     }
 
 

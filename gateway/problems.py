@@ -15,6 +15,8 @@ REMOTE_ERRORS: dict[str, tuple[int, str]] = {
     "wenzhen.errors.NotFound": (404, "not-found"),
     "wenzhen.errors.Conflict": (409, "conflict"),
     "wenzhen.errors.Forbidden": (403, "forbidden"),
+    "wenzhen.errors.Unauthorized": (401, "unauthorized"),
+    "wenzhen.errors.TooManyRequests": (429, "too-many-requests"),
 }
 
 
@@ -72,4 +74,9 @@ def from_remote(exc_path: str, payload: dict) -> HttpProblem | None:
     if exc_path not in REMOTE_ERRORS:
         return None
     status, slug = REMOTE_ERRORS[exc_path]
-    return HttpProblem(status, payload.get("detail", ""), slug=slug, errors=payload.get("errors", []))
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="wenzhen"'
+    if payload.get("retry_after"):
+        headers["Retry-After"] = str(payload["retry_after"])
+    return HttpProblem(status, payload.get("detail", ""), slug=slug, errors=payload.get("errors", []), headers=headers)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
-SERVICES = ("intake", "booking", "records", "pharmacy", "payments", "notify", "reports")
+SERVICES = ("identity", "intake", "booking", "records", "pharmacy", "payments", "notify", "reports")
 
 
 def _setting(env_var: str, default):
@@ -41,6 +41,19 @@ class Settings:
     gateway_threads: int = _setting("GATEWAY_THREADS", 16)
     rpc_timeout: float = _setting("RPC_TIMEOUT_SECONDS", 5.0)
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576)
+    gateway_trusted_proxies: int = _setting("GATEWAY_TRUSTED_PROXIES", 0)
+    # identity
+    access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", 600)
+    patient_session_days: int = _setting("PATIENT_SESSION_DAYS", 30)
+    staff_session_hours: int = _setting("STAFF_SESSION_HOURS", 12)
+    otp_ttl: int = _setting("OTP_TTL_SECONDS", 300)
+    login_max_failures: int = _setting("LOGIN_MAX_FAILURES", 5)
+    lockout_seconds: int = _setting("LOCKOUT_SECONDS", 900)
+    argon2_time_cost: int = _setting("ARGON2_TIME_COST", 2)
+    argon2_memory_kib: int = _setting("ARGON2_MEMORY_KIB", 19_456)
+    argon2_parallelism: int = _setting("ARGON2_PARALLELISM", 1)
+    # notify
+    sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

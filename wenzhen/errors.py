@@ -62,3 +62,34 @@ def from_pydantic(exc) -> InvalidInput:
             msg = msg[len("Value error, "):]
         errors.append(field_error(loc, msg, err.get("type", "value_error")))
     return InvalidInput("The request has invalid fields.", errors)
+
+
+class Unauthorized(ServiceError):
+    """The caller could not be authenticated (wrong credentials, expired or revoked session)."""
+
+    title = "Unauthorized"
+
+
+class TooManyRequests(ServiceError):
+    """A rate limit or lockout; ``retry_after`` says in how many seconds to try again."""
+
+    title = "Too many requests"
+
+    def __init__(self, detail: str | dict, retry_after: int | None = None):
+        super().__init__(detail)
+        if retry_after is not None:
+            self.payload["retry_after"] = max(1, int(retry_after))
+
+    @property
+    def retry_after(self) -> int | None:
+        return self.payload.get("retry_after")
+
+
+def validated(model, data):
+    """``model`` validated from ``data`` (an RPC argument), or InvalidInput naming every bad field."""
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_pydantic(exc) from None

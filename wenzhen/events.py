@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from wenzhen import context, ids
+from wenzhen.auth import current_caller
 from wenzhen.timez import to_utc_iso, utcnow
 
 SPECVERSION = "1.0"
@@ -59,7 +60,7 @@ class EventData(BaseModel):
 
 
 class Envelope(BaseModel):
-    """CloudEvents 1.0 attributes plus correlation and causation ids.
+    """CloudEvents 1.0 attributes plus correlation and causation ids and the actor (extensions).
 
     ``sequence`` (a CloudEvents extension) numbers the events of one subject
     (aggregate) from 1, so subscribers can see order per aggregate.
@@ -77,12 +78,15 @@ class Envelope(BaseModel):
     dataschema: str
     correlationid: str | None = None
     causationid: str | None = None
+    actorid: str | None = None  # who caused it: an account id (acc_…) or a service name; never a person's name
+    actorrole: str | None = None  # the account's role, or "service"
     sequence: int | None = Field(default=None, ge=1)
     data: dict[str, Any]
 
     @classmethod
     def wrap(cls, data: EventData, subject: str) -> Envelope:
         """A new envelope for ``data``, taking correlation and causation from the current context."""
+        principal = current_caller().principal
         return cls(
             id=ids.new_id("evt"),
             source=f"/wenzhen/{data.source}",
@@ -92,6 +96,8 @@ class Envelope(BaseModel):
             dataschema=data.schema_id(),
             correlationid=context.request_id(),
             causationid=context.causation_id(),
+            actorid=principal.sub or None,
+            actorrole=(principal.role.value if principal.role else principal.kind) if principal.authenticated else None,
             data=data.model_dump(mode="json"),
         )
 

@@ -13,19 +13,16 @@ event id.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from datetime import timedelta
 
 from kombu import Exchange
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from wenzhen import faults
 from wenzhen.config import Settings
-from wenzhen.storage import LEASES, OUTBOX
+from wenzhen.lease import LeasedLoop
+from wenzhen.storage import OUTBOX
 from wenzhen.timez import utcnow
 
 log = logging.getLogger("wenzhen.outbox")
@@ -47,12 +44,14 @@ def amqp_headers(envelope: dict) -> dict:
     return headers
 
 
-class Relay:
+class Relay(LeasedLoop):
+    lease_name = "outbox-relay"
+
     def __init__(self, db: Database, service: str, settings: Settings):
-        self.db = db
+        super().__init__(db, lease_seconds=settings.outbox_lease_seconds, poll_interval=settings.outbox_poll_interval,
+                         retry_max=settings.outbox_retry_max)
         self.service = service
         self.settings = settings
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self.exchange = events_exchange(service)
         self.publisher = Publisher(
             settings.amqp_uri,
@@ -63,59 +62,10 @@ class Relay:
             declare=[self.exchange],
             retry=False,
         )
-        self._wakeup = threading.Event()
-        self._stopped = threading.Event()
         self.published = 0
 
-    # lifecycle ---------------------------------------------------------
-    def wake(self, *_args) -> None:
-        self._wakeup.set()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._wakeup.set()
-
-    def run(self) -> None:
-        backoff = 0.0
-        while not self._stopped.is_set():
-            try:
-                if not self.hold_lease():
-                    self._sleep(self.settings.outbox_lease_seconds / 3)
-                    continue
-                if self.publish_pending() == 0:
-                    self._sleep(self.settings.outbox_poll_interval)
-                backoff = 0.0
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive any failure
-                backoff = min(max(backoff * 2, 0.2), self.settings.outbox_retry_max)
-                log.warning("outbox relay round failed (%s: %s); retrying in %.1fs",
-                            type(exc).__name__, str(exc)[:200], backoff)
-                self._sleep(backoff)
-        self.release_lease()
-
-    def _sleep(self, seconds: float) -> None:
-        self._wakeup.wait(seconds)
-        self._wakeup.clear()
-
-    # lease -------------------------------------------------------------
-    def hold_lease(self) -> bool:
-        """Take or renew the publishing lease; False while another relay holds it."""
-        now = utcnow()
-        until = now + timedelta(seconds=self.settings.outbox_lease_seconds)
-        try:
-            self.db[LEASES].find_one_and_update(
-                {"_id": "outbox-relay", "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
-                {"$set": {"owner": self.owner, "until": until}},
-                upsert=True,
-            )
-            return True
-        except DuplicateKeyError:
-            return False
-
-    def release_lease(self) -> None:
-        try:
-            self.db[LEASES].delete_one({"_id": "outbox-relay", "owner": self.owner})
-        except Exception:  # noqa: BLE001 - best effort on shutdown; the lease expires anyway
-            pass
+    def round(self) -> int:
+        return self.publish_pending()
 
     # publishing --------------------------------------------------------
     def publish_pending(self) -> int:

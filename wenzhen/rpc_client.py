@@ -22,8 +22,10 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 import pika
@@ -56,9 +58,23 @@ class RemoteError(Exception):
         self.value = value
 
 
+@dataclass
+class Subscription:
+    exchange: str
+    routing_key: str
+    on_message: Callable[[dict], None]
+    on_bound: Callable[[RpcClient], None] = lambda client: None
+
+    def deliver(self, _channel, _method, _properties, body: bytes) -> None:
+        try:
+            self.on_message(json.loads(body))
+        except Exception:  # noqa: BLE001 - a bad message must not take the connection down
+            log.exception("subscription to %s %s: message not handled", self.exchange, self.routing_key)
+
+
 class RpcClient:
     def __init__(self, amqp_uri: str, *, timeout: float = 5.0, name: str = "client",
-                 connect_timeout: float = 10.0):
+                 connect_timeout: float = 10.0, subscriptions: tuple[Subscription, ...] = ()):
         self.timeout = timeout
         self.name = name
         self.connect_timeout = connect_timeout
@@ -71,6 +87,7 @@ class RpcClient:
         self._connection: pika.BlockingConnection | None = None
         self._channel = None
         self._reply_key = ""
+        self._subscriptions = subscriptions  # events followed on the same connection (exclusive queues)
         self._thread = threading.Thread(target=self._run, name=f"rpc-io-{name}", daemon=True)
         self._thread.start()
 
@@ -162,8 +179,15 @@ class RpcClient:
         channel.queue_bind(queue, RPC_EXCHANGE, routing_key=reply_key)
         channel.basic_consume(queue, self._on_reply, auto_ack=True)
         channel.add_on_return_callback(self._on_return)
+        for sub in self._subscriptions:
+            channel.exchange_declare(sub.exchange, exchange_type="topic", durable=True)
+            declared = channel.queue_declare("", exclusive=True, auto_delete=True)
+            channel.queue_bind(declared.method.queue, sub.exchange, routing_key=sub.routing_key)
+            channel.basic_consume(declared.method.queue, sub.deliver, auto_ack=True)
         self._connection, self._channel, self._reply_key = connection, channel, reply_key
         self._ready.set()
+        for sub in self._subscriptions:  # e.g. catch up on what was missed while disconnected (may call RPC)
+            threading.Thread(target=sub.on_bound, args=(self,), name=f"rpc-bound-{self.name}", daemon=True).start()
 
     def _on_reply(self, _channel, _method, properties, body: bytes) -> None:
         entry = self._pending.pop(properties.correlation_id or "", None)

@@ -1,23 +1,29 @@
 """What every Wenzhen Nameko service is made of.
 
 * :class:`StoreProvider` – the service's own database (``<prefix><service>``),
-  its indexes created at start, the transaction helper, and the outbox relay
-  running beside the workers;
-* :class:`RequestContext` – binds the correlation id from Nameko context data
-  so every log line of the worker carries it;
-* :class:`ServiceBase` – both of the above and the ``health`` RPC.
+  its indexes created at start, the transaction helper, and beside the workers
+  the outbox relay and the audit sealer;
+* :class:`RequestContext` – binds the correlation id and the caller (principal,
+  origin, purpose) from Nameko context data, so every log line carries the
+  request id and every audit entry and event names who acted; a worker started
+  by an event acts as its service;
+* :class:`ServiceBase` – both of the above, the ``health`` RPC and the
+  ``audit_events`` RPC (this service's part of the audit trail).
 """
 from __future__ import annotations
 
 import logging
 import time
 
+from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
+from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.rpc import rpc as nameko_rpc
 
-from wenzhen import context
+from wenzhen import audit, context
+from wenzhen.auth import PRINCIPAL_KEY, Caller, Principal, Role, bind_caller
 from wenzhen.config import settings
-from wenzhen.errors import ServiceError
+from wenzhen.errors import Forbidden, ServiceError, validated
 from wenzhen.outbox import Relay
 from wenzhen.storage import Store, client, ensure_indexes
 
@@ -43,35 +49,60 @@ def call(method, *args, timeout: float | None = None, **kwargs):
         return method(*args, **kwargs)
 
 
+class ServiceRpc(NamekoServiceRpc):
+    """An RPC proxy to another service that calls *as this service* (its own principal), keeping the request id:
+    a service asking another for something it needs acts for itself, not for whoever called it."""
+
+    def get_dependency(self, worker_ctx):
+        client = super().get_dependency(worker_ctx)
+        client.context_data = {**worker_ctx.context_data,
+                               PRINCIPAL_KEY: Principal.service(self.container.service_name).to_context()}
+        return client
+
+
 class StoreProvider(DependencyProvider):
     def setup(self) -> None:
         cfg = settings()
         service = self.container.service_name
         self.db = client(cfg.mongo_uri)[cfg.database_name(service)]
-        ensure_indexes(self.db, list(getattr(self.container.service_cls, "indexes", [])))
+        cls = self.container.service_cls
+        ensure_indexes(self.db, list(cls.indexes), retired=list(cls.retired_indexes))
         self.relay = Relay(self.db, service, cfg)
-        self.store = Store(self.db, on_commit=self.relay.wake)
+        self.store = Store(self.db, on_commit=self.relay.wake, name=service)
+        self.sealer = audit.Sealer(self.store, audit.audit_key(), lease_seconds=cfg.outbox_lease_seconds,
+                                   poll_interval=cfg.outbox_poll_interval)
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
+        self.container.spawn_managed_thread(self.sealer.run, identifier="audit-sealer")
 
     def stop(self) -> None:
         self.relay.stop()
+        self.sealer.stop()
 
     def kill(self) -> None:
-        self.relay.stop()
+        self.stop()
 
     def get_dependency(self, worker_ctx) -> Store:
         return self.store
 
 
 class RequestContext(DependencyProvider):
-    """Binds the correlation id for the worker and logs one line per worker (no arguments, no payloads)."""
+    """Binds the correlation id and the caller for the worker, and logs one line per worker (no arguments, no
+    payloads). The dependency is the :class:`~wenzhen.auth.Caller`."""
 
     def worker_setup(self, worker_ctx) -> None:
         data = worker_ctx.context_data
         context.bind(data.get(context.REQUEST_ID_KEY), causation=data.get(context.EVENT_ID_KEY))
+        bind_caller(self._caller(worker_ctx))
         self._started[worker_ctx] = time.perf_counter()
+
+    def _caller(self, worker_ctx) -> Caller:
+        data = worker_ctx.context_data
+        if isinstance(worker_ctx.entrypoint, EventHandler):
+            # reacting to a fact, not serving a person: act as this service, in the RPCs it makes too
+            data[PRINCIPAL_KEY] = Principal.service(self.container.service_name).to_context()
+        return Caller.from_context_data(data)
 
     def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
         started = self._started.pop(worker_ctx, None)
@@ -83,8 +114,8 @@ class RequestContext(DependencyProvider):
     def setup(self) -> None:
         self._started: dict = {}
 
-    def get_dependency(self, worker_ctx):
-        return worker_ctx.context_data.get(context.REQUEST_ID_KEY)
+    def get_dependency(self, worker_ctx) -> Caller:
+        return self._caller(worker_ctx)
 
 
 class ServiceBase:
@@ -92,9 +123,10 @@ class ServiceBase:
 
     name: str
     indexes: list = []
+    retired_indexes: list = []  # (collection, index name) pairs dropped at start when present
 
     store = StoreProvider()
-    request_id = RequestContext()
+    caller = RequestContext()
 
     @rpc
     def health(self) -> dict:
@@ -106,3 +138,27 @@ class ServiceBase:
             db = "down"
         return {"service": self.name, "status": "up", "database": db,
                 "db_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    @rpc
+    def audit_events(self, query: dict) -> list[dict]:
+        """This service's part of the audit trail, newest first. Admins search all of it; a patient (or their
+        representative) only the entries about a patient they act for, without their own."""
+        wanted = validated(audit.AuditQuery, query)
+        principal = self.caller.principal
+        allowed = principal.has_role(Role.admin) or (
+            wanted.patient_id is not None and principal.acts_for(wanted.patient_id)
+            and wanted.exclude_agent_id == principal.sub)
+        audit.record(self.store, self.caller, audit.EXECUTE, "search", "AuditEvent", None,
+                     patient_id=wanted.patient_id, outcome=audit.Outcome.success if allowed else audit.Outcome.denied)
+        if not allowed:
+            raise Forbidden("Only admins search the audit trail; a patient sees who else looked at their record.")
+        return audit.search(self.store.db, wanted, self.name)
+
+    @rpc
+    def audit_verify(self) -> dict:
+        """Walk this service's audit chain (admins)."""
+        if not self.caller.principal.has_role(Role.admin):
+            raise Forbidden("Only admins verify the audit trail.")
+        verdict = audit.verify(self.store.db, audit.audit_key(), self.name)
+        audit.record(self.store, self.caller, audit.EXECUTE, "verify", "AuditEvent", None)
+        return verdict.model_dump(mode="json")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
@@ -25,6 +25,8 @@ OUTBOX_HEADS = "outbox_heads"
 PROCESSED = "processed_events"
 DEAD_LETTERS = "dead_letters"
 LEASES = "leases"
+AUDIT_LOG = "audit_log"
+AUDIT_HEAD = "audit_head"
 
 _clients: dict[str, MongoClient] = {}
 _clients_lock = threading.Lock()
@@ -60,10 +62,19 @@ MECHANICS_INDEXES = [
     Index(OUTBOX, [("status", ASCENDING), ("subject", ASCENDING), ("sequence", ASCENDING)], name="pending_in_order"),
     Index(OUTBOX, [("expires_at", ASCENDING)], name="sent_expiry", options={"expireAfterSeconds": 0}),
     Index(DEAD_LETTERS, [("status", ASCENDING), ("parked_at", ASCENDING)], name="by_status"),
+    # the audit trail (wenzhen/audit.py): chain order, the sealer's queue, and the two ways it is searched
+    Index(AUDIT_LOG, [("seq", ASCENDING)], unique=True, name="chain_order",
+          options={"partialFilterExpression": {"seq": {"$exists": True}}}),
+    Index(AUDIT_LOG, [("sealed", ASCENDING), ("_id", ASCENDING)], name="unsealed"),
+    Index(AUDIT_LOG, [("patient_id", ASCENDING), ("_id", DESCENDING)], name="by_patient"),
+    Index(AUDIT_LOG, [("agent_id", ASCENDING), ("_id", DESCENDING)], name="by_agent"),
 ]
 
 
-def ensure_indexes(db: Database, indexes: list[Index]) -> None:
+def ensure_indexes(db: Database, indexes: list[Index], retired: list[tuple[str, str]] = ()) -> None:
+    for collection, name in retired:
+        if name in db[collection].index_information():
+            db[collection].drop_index(name)
     for index in [*MECHANICS_INDEXES, *indexes]:
         index.create(db)
 
@@ -120,8 +131,9 @@ class Tx:
 class Store:
     """A service's database with the transaction helper."""
 
-    def __init__(self, db: Database, on_commit: Callable[[list[Envelope]], None] | None = None):
+    def __init__(self, db: Database, on_commit: Callable[[list[Envelope]], None] | None = None, name: str = ""):
         self.db = db
+        self.name = name or db.name
         self._on_commit = on_commit
 
     def __getitem__(self, name: str):

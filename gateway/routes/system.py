@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from gateway import metrics, rpc
 from gateway.api import Call, Reply
 from gateway.app_api import api
+from gateway.auth import PUBLIC
 from gateway.openapi import docs_html, openapi_document
 from wenzhen.config import SERVICES
 from wenzhen.rpc_client import RemoteError, RpcError
@@ -32,13 +33,14 @@ class Readiness(BaseModel):
     services: dict[str, Check]
 
 
-@api.route("GET", "/healthz", summary="Liveness: the gateway process is up", tags=["system"], response=Health)
+@api.route("GET", "/healthz", summary="Liveness: the gateway process is up", tags=["system"], allow=PUBLIC,
+           response=Health)
 def healthz(call: Call) -> dict:
     return {"status": "ok"}
 
 
 @api.route("GET", "/readyz", summary="Readiness: broker, database and every service answering",
-           tags=["system"], response=Readiness, errors={503: "Something is down; the body says what."})
+           tags=["system"], allow=PUBLIC, response=Readiness, errors={503: "Something is down; the body says what."})
 def readyz(call: Call) -> Reply:
     """Calls every service's `health` RPC at once (2 s budget). 200 when all are up, else 503."""
     client = rpc.client()
@@ -76,18 +78,18 @@ def readyz(call: Call) -> Reply:
     return Reply(body, 200 if ready else 503)
 
 
-@api.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", tags=["system"])
+@api.route("GET", "/openapi.json", summary="This API's OpenAPI 3.1 document", tags=["system"], allow=PUBLIC)
 def openapi(call: Call) -> dict:
     return openapi_document(api)
 
 
-@api.route("GET", "/docs", summary="Human-readable API documentation", tags=["system"],
+@api.route("GET", "/docs", summary="Human-readable API documentation", tags=["system"], allow=PUBLIC,
            content_type="text/html; charset=utf-8")
 def docs(call: Call) -> Reply:
     return Reply(docs_html(openapi_document(api)), 200, {"Cache-Control": "no-cache"})
 
 
-@api.route("GET", "/metrics", summary="Prometheus metrics of the gateway", tags=["system"],
+@api.route("GET", "/metrics", summary="Prometheus metrics of the gateway", tags=["system"], allow=PUBLIC,
            content_type=metrics.CONTENT_TYPE)
 def prometheus_metrics(call: Call) -> Reply:
     return Reply(metrics.exposition())

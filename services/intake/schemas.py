@@ -6,19 +6,18 @@ lives here once.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
-from datetime import date
-from enum import Enum
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from services.intake.documents import DocumentType
+from wenzhen.fields import Mobile, PersonName, printable
 from wenzhen.timez import hospital_zone
 
-_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
-
-class AdministrativeGender(str, Enum):
+class AdministrativeGender(StrEnum):
     """FHIR R4 AdministrativeGender."""
 
     male = "male"
@@ -27,41 +26,47 @@ class AdministrativeGender(str, Enum):
     unknown = "unknown"
 
 
-def normalize_mobile(value: str) -> str:
-    """A mainland China mobile number as 11 digits (accepts +86/0086 and separators)."""
-    digits = re.sub(r"[\s\-()]", "", value)
-    for prefix in ("+86", "0086", "86"):
-        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
-            digits = digits[len(prefix):]
-            break
-    if not _MOBILE.match(digits):
-        raise ValueError("must be a mainland China mobile number: 11 digits starting with 13-19")
-    return digits
+class Relationship(StrEnum):
+    """Who the patient is to the signed-in account that registers them (FHIR v3 RoleCode, simplified)."""
+
+    self = "self"
+    child = "child"
+    parent = "parent"
+    spouse = "spouse"
+    sibling = "sibling"
+    grandparent = "grandparent"
+    grandchild = "grandchild"
+    other_relative = "other_relative"
 
 
-class PatientRegistration(BaseModel):
-    """A new patient."""
-
+class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    name: str = Field(min_length=1, max_length=64, description="Full name as on the identity document.",
-                      examples=["张三"])
+
+AddressLine = Annotated[str, AfterValidator(printable),
+                        Field(min_length=1, max_length=200, description="One line of free text (encrypted at rest).",
+                              examples=["上海市徐汇区漕溪北路1号"])]
+
+
+class PatientRegistration(Strict):
+    """A new patient record.
+
+    A signed-in patient registers themself (`relationship: self`, once) or a relative they act for (any other
+    relationship: the link is recorded). Consultants and team leads register a patient on their behalf (no
+    `relationship`), e.g. during a phone call.
+    """
+
+    name: PersonName = Field(description="Full name as on the identity document.", examples=["张三"])
     sex: AdministrativeGender = Field(description="FHIR administrative gender.")
     birth_date: date = Field(description="Date of birth (YYYY-MM-DD).", examples=["1985-04-12"])
-    phone: str = Field(description="Mainland China mobile number; +86 prefix allowed.", examples=["13812345678"])
-
-    @field_validator("name")
-    @classmethod
-    def _printable_name(cls, value: str) -> str:
-        if any(unicodedata.category(ch).startswith("C") for ch in value):
-            raise ValueError("must not contain control characters")
-        return value
+    phone: Mobile
+    address: AddressLine | None = None
+    relationship: Relationship | None = Field(default=None, description="Required when a patient account "
+                                                                        "registers; absent when staff do.")
 
     @field_validator("birth_date")
     @classmethod
     def _plausible_birth_date(cls, value: date) -> date:
-        from datetime import datetime
-
         today = datetime.now(hospital_zone()).date()
         if value > today:
             raise ValueError("must not be in the future")
@@ -69,18 +74,60 @@ class PatientRegistration(BaseModel):
             raise ValueError("must be in 1900 or later")
         return value
 
-    @field_validator("phone")
-    @classmethod
-    def _mobile(cls, value: str) -> str:
-        return normalize_mobile(value)
+
+class PatientChange(Strict):
+    """New contact details (name, sex and birth date change only with a verified document)."""
+
+    phone: Mobile | None = None
+    address: AddressLine | None = None
+
+
+class IdentityDocumentInput(Strict):
+    """A real-name identity document. A resident ID must match the patient's birth date and sex."""
+
+    document_type: DocumentType
+    number: str = Field(min_length=5, max_length=32, description="As printed on the document.",
+                        examples=["11010519491231002X"])
+
+
+class VerificationMethod(StrEnum):
+    in_person = "in_person"  # the document was inspected at the hospital desk
+    video = "video"  # the document was shown to a staff member in a video call
+
+
+class IdentityVerification(Strict):
+    """A staff member attests that they saw the patient's document and it matches the person."""
+
+    method: VerificationMethod
+
+
+class IdentityStatus(BaseModel):
+    document_type: DocumentType
+    number: str = Field(description="Masked: the first 3 and last 4 characters.", examples=["110***********002X"])
+    status: Literal["unverified", "verified"]
+    method: VerificationMethod | None = None
+    verified_at: str | None = None
 
 
 class Patient(BaseModel):
-    """A registered patient as the API shows it."""
+    """A patient record as the API shows it."""
 
     id: str = Field(examples=["pat_01JD3Q5X7C9V2B8N4M6K1H0G2F"])
     name: str
     sex: AdministrativeGender
     birth_date: date
     phone: str
-    registered_at: str = Field(description="When the patient registered, in the hospital's time zone (ISO 8601).")
+    address: str | None = None
+    identity: IdentityStatus | None = Field(default=None, description="Real-name identity; prescribing needs it "
+                                                                      "verified.")
+    registered_at: str = Field(description="When the patient was registered, in the hospital's time zone "
+                                           "(ISO 8601).")
+
+
+class LinkedPatient(BaseModel):
+    """A patient record the signed-in account acts for."""
+
+    patient_id: str
+    relationship: Relationship
+    name: str
+    linked_at: str

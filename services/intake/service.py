@@ -1,35 +1,57 @@
 """intake's Nameko entrypoints: thin adapters over ``domain``."""
 from __future__ import annotations
 
-from pydantic import ValidationError
-from pymongo import ASCENDING
-
 from services.intake import domain
-from services.intake.schemas import PatientRegistration
+from services.intake.schemas import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
 from wenzhen.crypto import keyring
-from wenzhen.errors import from_pydantic
+from wenzhen.errors import validated
 from wenzhen.service import ServiceBase, rpc
-from wenzhen.storage import Index
 
 
 class IntakeService(ServiceBase):
     name = "intake"
-    indexes = [Index(domain.PATIENTS, [("phone_index", ASCENDING)], unique=True, name="unique_phone")]
+    indexes = domain.INDEXES
+    retired_indexes = domain.RETIRED_INDEXES
 
     @rpc
     def register_patient(self, registration: dict) -> dict:
-        try:
-            valid = PatientRegistration.model_validate(registration)
-        except ValidationError as exc:
-            raise from_pydantic(exc) from None
-        return domain.register_patient(self.store, keyring(), valid).model_dump(mode="json")
+        valid = validated(PatientRegistration, registration)
+        return domain.register_patient(self.store, keyring(), self.caller, valid).model_dump(mode="json")
 
     @rpc
     def get_patient(self, patient_id: str) -> dict:
-        return domain.get_patient(self.store, keyring(), patient_id).model_dump(mode="json")
+        return domain.get_patient(self.store, keyring(), self.caller, patient_id).model_dump(mode="json")
+
+    @rpc
+    def change_patient(self, patient_id: str, change: dict) -> dict:
+        valid = validated(PatientChange, change)
+        return domain.change_patient(self.store, keyring(), self.caller, patient_id, valid).model_dump(mode="json")
+
+    @rpc
+    def record_identity_document(self, patient_id: str, document: dict) -> dict:
+        valid = validated(IdentityDocumentInput, document)
+        return domain.record_identity_document(self.store, keyring(), self.caller, patient_id, valid).model_dump(
+            mode="json")
+
+    @rpc
+    def verify_identity(self, patient_id: str, verification: dict) -> dict:
+        valid = validated(IdentityVerification, verification)
+        return domain.verify_identity(self.store, keyring(), self.caller, patient_id, valid).model_dump(mode="json")
+
+    @rpc
+    def linked_patients(self) -> list[dict]:
+        return [p.model_dump(mode="json") for p in domain.linked(self.store, keyring(), self.caller)]
+
+    @rpc
+    def remove_link(self, patient_id: str) -> None:
+        domain.remove_link(self.store, self.caller, patient_id)
+
+    @rpc
+    def linked_patient_ids(self, account_id: str) -> list[str]:
+        """For identity, at every token issue: the patient records an account acts for."""
+        return domain.linked_ids(self.store, self.caller, account_id)
 
     @rpc
     def get_contact(self, patient_id: str) -> dict:
-        """Name and phone, for a service that must reach the patient (notify)."""
-        patient = domain.get_patient(self.store, keyring(), patient_id)
-        return {"name": patient.name, "phone": patient.phone}
+        """Name and phone, for the notification service (it must reach the patient)."""
+        return domain.get_contact(self.store, keyring(), self.caller, patient_id)

@@ -1,41 +1,83 @@
-"""notify's rules: which notification a fact deserves, and what it says."""
+"""notify's rules: which message a fact deserves, what it says, and who may read the messages."""
 from __future__ import annotations
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 
-from wenzhen import ids
+from services.notify.channels import SmsChannel
+from wenzhen import audit, ids
+from wenzhen.audit import READ, Outcome
+from wenzhen.auth import Caller
 from wenzhen.crypto import Keyring
-from wenzhen.storage import Store, Tx
+from wenzhen.errors import NotFound
+from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import to_local_iso, utcnow
 
 NOTIFICATIONS = "notifications"
-ENCRYPTED = ("to", "text")  # the address and the text name the patient
+ENCRYPTED = ("to", "text")  # the address and the text name the person
+
+INDEXES = [
+    Index(NOTIFICATIONS, [("patient_id", ASCENDING), ("created_at", DESCENDING)]),
+    Index(NOTIFICATIONS, [("status", ASCENDING), ("_id", ASCENDING)], name="queued"),
+]
 
 WELCOME_TEXT = (
     "{name}，您好！您已成功注册问诊在线服务。如有不适可随时在线咨询；"
     "紧急情况请拨打120或前往最近的急诊。"
 )
+OTP_TEXTS = {
+    ("register", "code"): "【问诊】您的注册验证码是{code}，{minutes}分钟内有效。请勿告诉他人；如非本人操作请忽略。",
+    ("reset_password", "code"): "【问诊】您正在重置密码，验证码是{code}，{minutes}分钟内有效。请勿告诉他人；"
+                                "如非本人操作请忽略。",
+    ("register", "already_registered"): "【问诊】此号码已注册问诊账户，请直接登录；忘记密码可用“找回密码”重置。"
+                                        "如非本人操作请忽略。",
+}
 
 
-def record_welcome(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
-    """The welcome SMS for a newly registered patient (delivery channels come with notify's own issue)."""
+def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause: str,
+              patient_id: str | None = None) -> dict:
+    """Record an SMS in this transaction; the dispatcher sends it after the commit."""
     notification_id = ids.new_id("ntf")
-    plain = {"to": contact["phone"], "text": WELCOME_TEXT.format(name=contact["name"])}
     doc = {
-        "_id": notification_id,
-        "patient_id": patient_id,
-        "channel": "sms",
-        "template": "welcome",
-        "status": "recorded",
-        "cause": event_id,
-        "created_at": utcnow(),
-        **{field: keys.encrypt(plain[field], field=field, record=notification_id) for field in ENCRYPTED},
+        "_id": notification_id, "patient_id": patient_id, "channel": "sms", "template": template,
+        "status": "queued", "cause": cause, "created_at": utcnow(),
+        **{name: keys.encrypt(value, field=name, record=notification_id)
+           for name, value in (("to", to), ("text", text))},
     }
     tx[NOTIFICATIONS].insert_one(doc)
     return doc
 
 
-def list_for_patient(store: Store, keys: Keyring, patient_id: str, limit: int = 100) -> list[dict]:
+def queue_welcome(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
+    return queue_sms(tx, keys, to=contact["phone"], text=WELCOME_TEXT.format(name=contact["name"]),
+                     template="welcome", cause=event_id, patient_id=patient_id)
+
+
+def queue_otp(tx: Tx, keys: Keyring, delivery: dict, event_id: str) -> dict:
+    text = OTP_TEXTS[(delivery["purpose"], delivery["kind"])].format(code=delivery["code"],
+                                                                     minutes=delivery["valid_minutes"])
+    return queue_sms(tx, keys, to=delivery["phone"], text=text, template=f"otp_{delivery['purpose']}",
+                     cause=event_id)
+
+
+def dispatch(store: Store, keys: Keyring, channel: SmsChannel, limit: int = 50) -> int:
+    """Send queued SMS in order; a failure stops the round (the message stays queued and is retried)."""
+    sent = 0
+    for doc in store[NOTIFICATIONS].find({"status": "queued", "channel": "sms"}).sort("_id", ASCENDING).limit(limit):
+        plain = {name: keys.decrypt(doc[name], field=name, record=doc["_id"]) for name in ENCRYPTED}
+        channel.send(doc["_id"], plain["to"], plain["text"])
+        store[NOTIFICATIONS].update_one({"_id": doc["_id"], "status": "queued"},
+                                        {"$set": {"status": "sent", "sent_at": utcnow(), "via": channel.name}})
+        sent += 1
+    return sent
+
+
+def list_for_patient(store: Store, keys: Keyring, caller: Caller, patient_id: str, limit: int = 100) -> list[dict]:
+    """A patient's notifications, for the patient (or their representative)."""
+    if not caller.principal.acts_for(patient_id):
+        audit.record(store, caller, READ, "search", "Notification", None, patient_id=patient_id,
+                     outcome=Outcome.denied)
+        raise NotFound(f"No patient with id {patient_id}.")
+    audit.record(store, caller, READ, "search", "Notification", None, patient_id=patient_id)
     cursor = store[NOTIFICATIONS].find({"patient_id": patient_id}).sort("created_at", DESCENDING).limit(limit)
     return [
         {

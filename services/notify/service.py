@@ -1,29 +1,75 @@
 """notify's Nameko entrypoints."""
 from __future__ import annotations
 
-from nameko.rpc import ServiceRpc
-from pymongo import ASCENDING, DESCENDING
+from nameko.extensions import DependencyProvider
 
+from services.identity.events import OtpIssued
 from services.intake.events import PatientRegistered
 from services.notify import domain
+from services.notify.channels import SmsChannel, sms_channel
+from wenzhen.config import settings
 from wenzhen.consumer import consumes
 from wenzhen.crypto import keyring
 from wenzhen.events import Envelope
-from wenzhen.service import ServiceBase, call, rpc
-from wenzhen.storage import Index, Tx
+from wenzhen.lease import LeasedLoop
+from wenzhen.service import ServiceBase, ServiceRpc, call, rpc
+from wenzhen.storage import Store, Tx
+
+
+class Dispatcher(LeasedLoop):
+    lease_name = "sms-dispatcher"
+
+    def __init__(self, store: Store, channel: SmsChannel):
+        cfg = settings()
+        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=cfg.outbox_poll_interval,
+                         retry_max=cfg.outbox_retry_max)
+        self.store = store
+        self.channel = channel
+
+    def round(self) -> int:
+        return domain.dispatch(self.store, keyring(), self.channel)
+
+
+class DispatcherProvider(DependencyProvider):
+    """Runs the SMS dispatcher beside the workers (when a channel is configured)."""
+
+    loop: Dispatcher | None = None
+
+    def start(self) -> None:  # after every dependency's setup, so the store exists
+        channel = sms_channel(settings().sms_sink_file)
+        if channel:
+            store = next(dep for dep in self.container.dependencies if dep.attr_name == "store").store
+            self.loop = Dispatcher(store, channel)
+            self.container.spawn_managed_thread(self.loop.run, identifier="sms-dispatcher")
+
+    def stop(self) -> None:
+        if self.loop:
+            self.loop.stop()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self.loop
 
 
 class NotifyService(ServiceBase):
     name = "notify"
-    indexes = [Index(domain.NOTIFICATIONS, [("patient_id", ASCENDING), ("created_at", DESCENDING)])]
+    indexes = domain.INDEXES
 
     intake = ServiceRpc("intake")
+    identity = ServiceRpc("identity")
+    dispatcher = DispatcherProvider()
 
     @consumes("intake", "patient_registered")
     def welcome_patient(self, tx: Tx, event: PatientRegistered, envelope: Envelope) -> None:
         contact = call(self.intake.get_contact, event.patient_id)
-        domain.record_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
+        domain.queue_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
+
+    @consumes("identity", "otp_issued")
+    def send_otp(self, tx: Tx, event: OtpIssued, envelope: Envelope) -> None:
+        delivery = call(self.identity.deliver_otp, event.otp_id)
+        domain.queue_otp(tx, keyring(), delivery, envelope.id)
 
     @rpc
     def list_notifications(self, patient_id: str) -> list[dict]:
-        return domain.list_for_patient(self.store, keyring(), patient_id)
+        return domain.list_for_patient(self.store, keyring(), self.caller, patient_id)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pymongo import ASCENDING
 
+from wenzhen.auth import Role
 from wenzhen.config import SERVICES
 from wenzhen.consumer import consumes
+from wenzhen.errors import Forbidden
 from wenzhen.events import Envelope
 from wenzhen.service import ServiceBase, rpc
 from wenzhen.storage import Index, Tx
@@ -36,6 +38,8 @@ class ReportsService(ServiceBase):
 
     @rpc
     def event_counts(self) -> dict:
+        if not self.caller.principal.has_role(Role.manager):
+            raise Forbidden("Aggregates are for managers.")
         pipeline = [{"$group": {"_id": {"source": "$source", "type": "$type"}, "count": {"$sum": 1}}}]
         return {f"{row['_id']['source']}.{row['_id']['type']}": row["count"]
                 for row in self.store[EVENT_LOG].aggregate(pipeline)}

@@ -1,0 +1,80 @@
+"""Who is calling the gateway: the bearer token, the origin and the stated purpose.
+
+* ``Authorization: Bearer <JWT>`` is verified with identity's *public* keys
+  (``WENZHEN_JWT_PUBLIC_KEYS``; the gateway cannot issue tokens). A token that
+  is present but bad is a 401 even on a public route — a client should know.
+* A token of a session that was revoked (logout, reused refresh token, disabled
+  account) is refused too: the gateway follows identity's ``session_revoked``
+  events (see :mod:`gateway.revocations`).
+* The origin is the peer address, or with ``GATEWAY_TRUSTED_PROXIES=n`` the
+  n-th address from the right of ``X-Forwarded-For`` (only what trusted proxies
+  wrote is believed).
+* ``X-Purpose-Of-Use`` may state an HL7 PurposeOfUse the role is allowed to
+  state (e.g. ``ETREAT`` for a doctor in an emergency); it is recorded with
+  every audit entry. Absent, the role's default applies.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import falcon
+
+from gateway.problems import HttpProblem
+from gateway.revocations import revocations
+from wenzhen.auth import ALLOWED_PURPOSES, ANONYMOUS, Principal, PurposeOfUse
+from wenzhen.config import settings
+from wenzhen.tokens import InvalidToken, Verifier
+
+PUBLIC = "public"
+
+
+@lru_cache(maxsize=1)
+def verifier() -> Verifier:
+    return Verifier.from_env()
+
+
+def unauthorized(detail: str, error: str = "invalid_token") -> HttpProblem:
+    return HttpProblem(401, detail, slug="unauthorized",
+                       headers={"WWW-Authenticate": f'Bearer realm="wenzhen", error="{error}"'})
+
+
+def authenticate(req: falcon.Request) -> Principal:
+    header = req.get_header("Authorization")
+    if not header:
+        return ANONYMOUS
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Send the access token as `Authorization: Bearer <token>`.", "invalid_request")
+    try:
+        principal = verifier().principal(token.strip())
+    except InvalidToken as exc:
+        raise unauthorized(f"The access token was refused: {exc}.") from None
+    if revocations().is_revoked(principal.sid):
+        raise unauthorized("The session of this access token has ended; sign in again.")
+    return principal
+
+
+def origin_ip(req: falcon.Request) -> str:
+    trusted = settings().gateway_trusted_proxies
+    if trusted > 0:
+        forwarded = [part.strip() for part in (req.get_header("X-Forwarded-For") or "").split(",") if part.strip()]
+        if len(forwarded) >= trusted:
+            return forwarded[-trusted]
+    return req.remote_addr or "unknown"
+
+
+def purpose(req: falcon.Request, principal: Principal) -> PurposeOfUse:
+    stated = req.get_header("X-Purpose-Of-Use")
+    if not stated:
+        return principal.default_purpose
+    allowed = ALLOWED_PURPOSES.get(principal.role, set()) if principal.kind == "user" else set()
+    try:
+        value = PurposeOfUse(stated.strip().upper())
+    except ValueError:
+        value = None
+    if value not in allowed:
+        raise HttpProblem(400, f"X-Purpose-Of-Use must be one of {', '.join(sorted(allowed)) or 'nothing'} for "
+                               "this role.", slug="bad-header",
+                          errors=[{"field": "X-Purpose-Of-Use", "message": "not allowed for this role",
+                                   "type": "header"}])
+    return value

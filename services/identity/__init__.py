@@ -1,0 +1,1 @@
+"""identity: accounts, sign-in (passwords, SMS codes, TOTP), sessions and tokens, consent to the privacy notice."""

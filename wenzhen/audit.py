@@ -1,0 +1,368 @@
+"""The audit trail: who read or changed which personal or clinical data, when, why and from where.
+
+Each service keeps the trail of the data it holds, in its own database
+(``audit_log``), so recording never depends on another service being up:
+
+* :func:`record` inserts one entry — inside the business transaction for a
+  change, before the data is returned for a read (fail closed: no entry, no data).
+* The :class:`Sealer` (one per service at a time, by lease) chains entries in
+  the order it seals them: entry *n* stores ``seq = n``, ``prev`` (the hash of
+  entry *n-1*) and ``hash = HMAC-SHA256(WENZHEN_AUDIT_KEY, canonical(entry, seq, prev))``.
+  The chain's head (last ``seq`` and ``hash``) is kept beside it and moves in
+  the same transaction. Without the key nobody can re-hash an altered chain.
+* :func:`verify` walks the chain and reports the first broken link: an altered
+  entry (hash), a deleted one (``seq`` gap or ``prev`` mismatch), or a cut tail
+  (the head records more than is there). ``python -m wenzhen.audit verify``.
+* :func:`search` serves the admins' query and the patient's "who looked at my
+  record"; :func:`to_fhir` shapes an entry as a FHIR R4 AuditEvent.
+
+Entries hold identifiers, never names or clinical content.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+from wenzhen import ids
+from wenzhen.auth import Caller
+from wenzhen.crypto import KeyringError
+from wenzhen.lease import LeasedLoop
+from wenzhen.storage import AUDIT_HEAD, AUDIT_LOG, Store, Tx
+from wenzhen.timez import as_utc, to_local_iso, to_utc_iso, utcnow
+
+GENESIS = "0" * 64
+HEAD_ID = "chain"
+SEAL_BATCH = 200
+
+# FHIR AuditEvent.action
+CREATE, READ, UPDATE, DELETE, EXECUTE = "C", "R", "U", "D", "E"
+
+
+class Outcome(StrEnum):
+    success = "success"
+    denied = "denied"  # refused by an access rule
+    failed = "failed"  # e.g. a wrong password
+
+
+# the fields the hash covers (and nothing else: ``sealed`` is bookkeeping)
+CHAINED = ("_id", "recorded", "action", "subtype", "outcome", "entity_type", "entity_id", "patient_id",
+           "agent_kind", "agent_id", "agent_role", "purpose", "ip", "request_id", "detail")
+
+
+@lru_cache(maxsize=1)
+def audit_key() -> bytes:
+    return key_from_env()
+
+
+def key_from_env(environ: Mapping[str, str] | None = None) -> bytes:
+    env = os.environ if environ is None else environ
+    try:
+        key = base64.b64decode(env.get("WENZHEN_AUDIT_KEY", "").encode(), validate=True)
+    except ValueError:
+        raise KeyringError("WENZHEN_AUDIT_KEY is not base64") from None
+    if len(key) < 32:
+        raise KeyringError("WENZHEN_AUDIT_KEY is not set (32 bytes, base64): the audit chain cannot be sealed")
+    return key
+
+
+# recording ---------------------------------------------------------------------------------------------------------
+def record(target: Store | Tx, caller: Caller, action: str, subtype: str, entity_type: str,
+           entity_id: str | None, *, patient_id: str | None = None, outcome: Outcome = Outcome.success,
+           detail: str | None = None) -> str:
+    """Append one entry (in ``target``'s transaction when it is a Tx); returns its id."""
+    principal = caller.principal
+    entry = {
+        "_id": ids.new_id("aud"),
+        "recorded": utcnow(),
+        "action": action,
+        "subtype": subtype,
+        "outcome": outcome.value,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "patient_id": patient_id,
+        "agent_kind": principal.kind,
+        "agent_id": principal.sub or None,
+        "agent_role": principal.role.value if principal.role else None,
+        "purpose": caller.purpose.value,
+        "ip": caller.origin_ip,
+        "request_id": caller.request_id,
+        "detail": detail,
+        "sealed": False,
+    }
+    target[AUDIT_LOG].insert_one(entry)
+    return entry["_id"]
+
+
+# the chain ---------------------------------------------------------------------------------------------------------
+def canonical(entry: Mapping, seq: int, prev: str) -> bytes:
+    fields = {name: entry.get(name) for name in CHAINED}
+    fields["recorded"] = to_utc_iso(entry["recorded"])
+    return json.dumps({"seq": seq, "prev": prev, "entry": fields}, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def link_hash(key: bytes, entry: Mapping, seq: int, prev: str) -> str:
+    return hmac.new(key, canonical(entry, seq, prev), hashlib.sha256).hexdigest()
+
+
+class ChainMoved(Exception):
+    """Another sealer advanced the chain first; this round is abandoned (nothing was written)."""
+
+
+class Sealer(LeasedLoop):
+    """Chains unsealed entries, in batches, each batch in one transaction with the head."""
+
+    lease_name = "audit-sealer"
+
+    def __init__(self, store: Store, key: bytes, *, lease_seconds: float = 10.0, poll_interval: float = 0.5):
+        super().__init__(store.db, lease_seconds=lease_seconds, poll_interval=poll_interval, retry_max=30.0)
+        self.store = store
+        self.key = key
+
+    def round(self) -> int:
+        return seal(self.store, self.key)
+
+
+def seal(store: Store, key: bytes, limit: int = SEAL_BATCH) -> int:
+    """Seal up to ``limit`` entries; returns how many."""
+    batch = list(store[AUDIT_LOG].find({"sealed": False}).sort("_id", ASCENDING).limit(limit))
+    if not batch:
+        return 0
+
+    def body(tx: Tx) -> int:
+        head = tx[AUDIT_HEAD].find_one({"_id": HEAD_ID}) or {"seq": 0, "hash": GENESIS}
+        seq, prev = head["seq"], head["hash"]
+        for entry in batch:
+            seq += 1
+            digest = link_hash(key, entry, seq, prev)
+            done = tx[AUDIT_LOG].update_one({"_id": entry["_id"], "sealed": False},
+                                            {"$set": {"sealed": True, "seq": seq, "prev": prev, "hash": digest}})
+            if done.matched_count != 1:
+                raise ChainMoved(entry["_id"])
+            prev = digest
+        tx[AUDIT_HEAD].update_one({"_id": HEAD_ID, "seq": head["seq"]},
+                                  {"$set": {"seq": seq, "hash": prev, "sealed_at": utcnow()}}, upsert=True)
+        return len(batch)
+
+    return store.transact(body)
+
+
+class Verdict(BaseModel):
+    service: str
+    entries: int = Field(description="Sealed entries checked.")
+    head_seq: int
+    intact: bool
+    broken_at: int | None = Field(default=None, description="seq of the first broken link.")
+    broken_entry: str | None = None
+    reason: str | None = None
+    unsealed: int = 0
+    oldest_unsealed_seconds: float | None = None
+
+    def line(self) -> str:
+        tail = f"; {self.unsealed} not yet sealed" if self.unsealed else ""
+        if self.intact:
+            return f"{self.service}: intact, {self.entries} entries (head seq {self.head_seq}){tail}"
+        entry = f" (entry {self.broken_entry})" if self.broken_entry else ""
+        return f"{self.service}: BROKEN at seq {self.broken_at}{entry}: {self.reason}{tail}"
+
+
+def verify(db: Database, key: bytes, service: str) -> Verdict:
+    """Walk the chain in ``seq`` order; stop at the first broken link."""
+    head = db[AUDIT_HEAD].find_one({"_id": HEAD_ID}) or {"seq": 0, "hash": GENESIS}
+    unsealed = db[AUDIT_LOG].count_documents({"sealed": False})
+    oldest = db[AUDIT_LOG].find_one({"sealed": False}, sort=[("_id", ASCENDING)])
+    age = (utcnow() - as_utc(oldest["recorded"])).total_seconds() if oldest else None
+    verdict = {"service": service, "head_seq": head["seq"], "unsealed": unsealed, "oldest_unsealed_seconds": age}
+
+    def broken(seq: int, entry: str | None, reason: str, checked: int) -> Verdict:
+        return Verdict(**verdict, entries=checked, intact=False, broken_at=seq, broken_entry=entry, reason=reason)
+
+    expected, prev = 1, GENESIS
+    # up to the head read above: what the sealer adds meanwhile is for the next check
+    for entry in db[AUDIT_LOG].find({"seq": {"$lte": head["seq"]}}).sort("seq", ASCENDING):
+        if entry["seq"] != expected:
+            return broken(expected, None, f"entry {expected} is missing (deleted?); the next is {entry['seq']}",
+                          expected - 1)
+        if entry.get("prev") != prev:
+            return broken(expected, entry["_id"], "does not link to the entry before it (one was deleted or "
+                                                  "replaced)", expected - 1)
+        if not hmac.compare_digest(entry.get("hash", ""), link_hash(key, entry, expected, prev)):
+            return broken(expected, entry["_id"], "its content was altered (hash mismatch)", expected - 1)
+        prev = entry["hash"]
+        expected += 1
+    last = expected - 1
+    if last < head["seq"]:
+        return broken(last + 1, None, f"entries {last + 1}..{head['seq']} are missing (the chain head records "
+                                      f"{head['seq']})", last)
+    if prev != head["hash"]:
+        return broken(head["seq"], None, "the chain head does not match the last entry", last)
+    return Verdict(**verdict, entries=last, intact=True)
+
+
+# searching and showing ---------------------------------------------------------------------------------------------
+class AuditQuery(BaseModel):
+    """Filters of an audit search; all optional, combined with AND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: str | None = Field(default=None, max_length=64, description="Whose data was touched.")
+    agent_id: str | None = Field(default=None, max_length=64, description="Who acted (account id or service).")
+    entity_type: str | None = Field(default=None, max_length=64, examples=["Patient"])
+    entity_id: str | None = Field(default=None, max_length=64)
+    exclude_agent_id: str | None = Field(default=None, max_length=64, description="Leave out this actor's own "
+                                         "entries (a patient looking at who else looked).")
+    since: datetime | None = None
+    until: datetime | None = None
+    before: str | None = Field(default=None, max_length=64, description="Paging cursor: entries older than this "
+                                                                        "id.")
+    limit: int = Field(default=50, ge=1, le=200)
+
+    def mongo_filter(self) -> dict:
+        query: dict = {}
+        for name in ("patient_id", "agent_id", "entity_type", "entity_id"):
+            value = getattr(self, name)
+            if value is not None:
+                query[name] = value
+        if self.exclude_agent_id:
+            query.setdefault("agent_id", {"$ne": self.exclude_agent_id})
+        window = {}
+        if self.since:
+            window["$gte"] = as_utc(self.since)
+        if self.until:
+            window["$lt"] = as_utc(self.until)
+        if window:
+            query["recorded"] = window
+        if self.before:
+            query["_id"] = {"$lt": self.before}
+        return query
+
+
+def search(db: Database, query: AuditQuery, service: str) -> list[dict]:
+    """Newest first, at most ``query.limit``."""
+    cursor = db[AUDIT_LOG].find(query.mongo_filter()).sort("_id", DESCENDING).limit(query.limit)
+    return [view(entry, service) for entry in cursor]
+
+
+def view(entry: Mapping, service: str) -> dict:
+    return {
+        "id": entry["_id"],
+        "service": service,
+        "recorded": to_local_iso(entry["recorded"]),
+        "action": entry["action"],
+        "subtype": entry["subtype"],
+        "outcome": entry["outcome"],
+        "entity": {"type": entry["entity_type"], "id": entry.get("entity_id")},
+        "patient_id": entry.get("patient_id"),
+        "agent": {"kind": entry["agent_kind"], "id": entry.get("agent_id"), "role": entry.get("agent_role")},
+        "purpose": entry["purpose"],
+        "origin": {"ip": entry.get("ip"), "request_id": entry.get("request_id")},
+        "detail": entry.get("detail"),
+        "seq": entry.get("seq"),
+    }
+
+
+_FHIR_OUTCOME = {"success": "0", "failed": "4", "denied": "4"}
+_FHIR_RESOURCES = {"Patient", "AuditEvent", "Consent", "Practitioner", "Person"}
+_LOGIN_SUBTYPES = {"login": ("110122", "Login"), "logout": ("110123", "Logout")}
+
+
+def to_fhir(item: dict) -> dict:
+    """One :func:`view` as a FHIR R4 AuditEvent."""
+    subtype = item["subtype"]
+    if subtype in _LOGIN_SUBTYPES:
+        kind = {"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110114",
+                "display": "User Authentication"}
+        code, display = _LOGIN_SUBTYPES[subtype]
+        subtypes = [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": code, "display": display}]
+    else:
+        kind = {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                "display": "RESTful Operation"}
+        subtypes = [{"system": "urn:wenzhen:audit-subtype", "code": subtype}]
+    agent = item["agent"]
+    who = {"identifier": {"system": f"urn:wenzhen:{'account' if agent['kind'] == 'user' else agent['kind']}",
+                          "value": agent["id"] or "anonymous"}}
+    fhir_agent: dict = {"who": who, "requestor": True}
+    if agent.get("role"):
+        fhir_agent["role"] = [{"coding": [{"system": "urn:wenzhen:role", "code": agent["role"]}]}]
+    if item["origin"].get("ip"):
+        fhir_agent["network"] = {"address": item["origin"]["ip"], "type": "2"}
+    entities = []
+    entity = item["entity"]
+    if entity.get("id"):
+        what = ({"reference": f"{entity['type']}/{entity['id']}"} if entity["type"] in _FHIR_RESOURCES
+                else {"identifier": {"system": f"urn:wenzhen:{entity['type']}", "value": entity["id"]}})
+        entities.append({"what": what, "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                                                 "code": "2", "display": "System Object"}})
+    if item.get("patient_id"):
+        entities.append({"what": {"reference": f"Patient/{item['patient_id']}"},
+                         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
+                                  "display": "Person"},
+                         "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+                                  "display": "Patient"}})
+    event = {
+        "resourceType": "AuditEvent",
+        "id": item["id"],
+        "type": kind,
+        "subtype": subtypes,
+        "action": item["action"],
+        "recorded": to_utc_iso(datetime.fromisoformat(item["recorded"])),
+        "outcome": _FHIR_OUTCOME.get(item["outcome"], "8"),
+        "purposeOfEvent": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                                        "code": item["purpose"]}]}],
+        "agent": [fhir_agent],
+        "source": {"site": "wenzhen", "observer": {"display": f"wenzhen/{item['service']}"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type", "code": "4",
+                             "display": "Application Server"}]},
+        "entity": entities,
+    }
+    if item["outcome"] != "success":
+        event["outcomeDesc"] = item["outcome"]
+    if item["origin"].get("request_id"):
+        event["extension"] = [{"url": "urn:wenzhen:fhir:request-id", "valueString": item["origin"]["request_id"]}]
+    return event
+
+
+def merge(pages: list[list[dict]], limit: int) -> list[dict]:
+    """Several services' newest-first pages as one newest-first page (ids sort by time)."""
+    return sorted((item for page in pages for item in page), key=lambda item: item["id"], reverse=True)[:limit]
+
+
+# the command ------------------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    from wenzhen.config import SERVICES, settings
+    from wenzhen.storage import client
+
+    parser = argparse.ArgumentParser(prog="python -m wenzhen.audit", description="Check the audit chains.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("verify", help="walk every service's chain and report the first broken link")
+    check.add_argument("--service", choices=SERVICES, action="append", help="only this service (repeatable)")
+    check.add_argument("--json", action="store_true", help="one JSON object per service")
+    args = parser.parse_args(argv)
+
+    cfg = settings()
+    key = key_from_env()
+    mongo = client(cfg.mongo_uri)
+    verdicts = [verify(mongo[cfg.database_name(name)], key, name) for name in (args.service or SERVICES)]
+    for verdict in verdicts:
+        print(verdict.model_dump_json() if args.json else verdict.line())
+        if verdict.oldest_unsealed_seconds and verdict.oldest_unsealed_seconds > 60:
+            print(f"{verdict.service}: warning: entries wait unsealed for "
+                  f"{verdict.oldest_unsealed_seconds:.0f}s (is the service running?)", file=sys.stderr)
+    return 0 if all(v.intact for v in verdicts) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Fixed-window rate limits counted in the service's own database (shared by all its processes).
+
+``hit(store, LIMIT, key)`` counts one attempt for ``key`` in the current window and
+raises :class:`~wenzhen.errors.TooManyRequests` (with the seconds until the window
+ends) once the window holds more than the limit. The count is one atomic
+``$inc`` with upsert — no read-then-write — and windows expire by a TTL index.
+Keys must not be personal data: pass a blind index of a phone number, never the number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from wenzhen.errors import TooManyRequests
+from wenzhen.storage import Index, Store
+from wenzhen.timez import utcnow
+
+RATE_LIMITS = "rate_limits"
+INDEXES = [Index(RATE_LIMITS, [("expires_at", ASCENDING)], name="window_expiry", options={"expireAfterSeconds": 0})]
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    max: int
+    window: timedelta
+    message: str = "Too many attempts; please wait and try again."
+
+
+def hit(store: Store, limit: Limit, key: str, now: datetime | None = None) -> int:
+    """Count one attempt; returns the count in this window, or raises TooManyRequests beyond ``limit.max``."""
+    now = now or utcnow()
+    seconds = int(limit.window.total_seconds())
+    start = int(now.timestamp()) // seconds * seconds
+    ends = datetime.fromtimestamp(start + seconds, now.tzinfo)
+    doc_id = f"{limit.name}:{key}:{start}"
+    for attempt in (1, 2):  # two first hits racing on the upsert: the loser retries as an increment
+        try:
+            doc = store[RATE_LIMITS].find_one_and_update(
+                {"_id": doc_id}, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": ends}},
+                upsert=True, return_document=ReturnDocument.AFTER)
+            break
+        except DuplicateKeyError:
+            if attempt == 2:
+                raise
+    if doc["count"] > limit.max:
+        raise TooManyRequests(limit.message, retry_after=(ends - now).total_seconds())
+    return doc["count"]
