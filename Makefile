@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit test-integration demo bench lint topology deadletters docs clean
+.PHONY: run stop test test-unit test-integration demo bench lint topology deadletters docs clean admin audit-verify
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ topology: $(STAMP)  ## declare exchanges and durable queues on AMQP_URI
 
 deadletters: $(STAMP)  ## list parked events (replay: make deadletters ARGS="replay --all")
 	@PYTHONPATH=. $(PY) -m wenzhen.deadletters $(or $(ARGS),list)
+
+admin: $(STAMP)  ## create the first admin account of a running system (prints its activation code)
+	@PYTHONPATH=. $(PY) -m deploy.admin $(ARGS)
+
+audit-verify: $(STAMP)  ## walk every service's audit hash chain; report the first broken link
+	@set -a; [ -f var/secrets.env ] && . var/secrets.env; set +a; PYTHONPATH=. $(PY) -m wenzhen.audit verify $(ARGS)
 
 docs: $(STAMP)  ## regenerate the events catalogue and schema snapshots
 	@PYTHONPATH=. $(PY) -m deploy.catalogue

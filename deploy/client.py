@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 
 import pyotp
@@ -32,7 +33,7 @@ class ApiError(Exception):
 @dataclass
 class Response:
     status: int
-    headers: dict
+    headers: Message  # case-insensitive: headers["Retry-After"]
     body: object
 
 
@@ -62,9 +63,9 @@ class Api:
             req.add_header(name, value)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                return Response(resp.status, dict(resp.headers), _json(resp.read()))
+                return Response(resp.status, resp.headers, _json(resp.read()))
         except urllib.error.HTTPError as exc:
-            return Response(exc.code, dict(exc.headers), _json(exc.read()))
+            return Response(exc.code, exc.headers, _json(exc.read()))
 
     def call(self, method: str, path: str, body=None, expect: tuple[int, ...] = (200, 201, 202, 204)):
         resp = self.send(method, path, body)
@@ -135,15 +136,22 @@ class Session:
 
 
 def code_for(phone: str, inbox: SmsInbox, api: Api, purpose: str) -> str:
+    """Ask for a code (waiting out the per-number resend interval, as an app's countdown would) and read it."""
     seen = len(inbox.messages(phone))
-    api.post("/v1/auth/otp", {"phone": phone, "purpose": purpose})
+    for _ in range(3):
+        resp = api.send("POST", "/v1/auth/otp", {"phone": phone, "purpose": purpose})
+        if resp.status != 429 or not resp.headers.get("Retry-After"):
+            break
+        time.sleep(int(resp.headers["Retry-After"]))
+    if resp.status != 202:
+        raise ApiError("POST", "/v1/auth/otp", resp.status, resp.body)
     return inbox.wait_for_code(phone, seen)
 
 
 def sign_up_patient(api: Api, inbox: SmsInbox, phone: str, password: str) -> Session:
     code = code_for(phone, inbox, api, "register")
     tokens = api.post("/v1/auth/signup", {"phone": phone, "code": code, "password": password, "consent": CONSENT})
-    return Session(api, tokens)
+    return Session(api, tokens, {"phone": phone, "password": password})
 
 
 def totp_code(secret: str, not_step: int | None = None) -> tuple[str, int]:

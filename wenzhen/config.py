@@ -47,6 +47,7 @@ class Settings:
     patient_session_days: int = _setting("PATIENT_SESSION_DAYS", 30)
     staff_session_hours: int = _setting("STAFF_SESSION_HOURS", 12)
     otp_ttl: int = _setting("OTP_TTL_SECONDS", 300)
+    otp_resend_seconds: float = _setting("OTP_RESEND_SECONDS", 60.0)
     login_max_failures: int = _setting("LOGIN_MAX_FAILURES", 5)
     lockout_seconds: int = _setting("LOCKOUT_SECONDS", 900)
     argon2_time_cost: int = _setting("ARGON2_TIME_COST", 2)

@@ -1,10 +1,14 @@
-"""Fixed-window rate limits counted in the service's own database (shared by all its processes).
+"""Rate limits counted in the service's own database (shared by all its processes).
 
-``hit(store, LIMIT, key)`` counts one attempt for ``key`` in the current window and
-raises :class:`~wenzhen.errors.TooManyRequests` (with the seconds until the window
-ends) once the window holds more than the limit. The count is one atomic
-``$inc`` with upsert — no read-then-write — and windows expire by a TTL index.
-Keys must not be personal data: pass a blind index of a phone number, never the number.
+* ``hit(store, LIMIT, key)`` counts one attempt for ``key`` in the current fixed
+  window and raises :class:`~wenzhen.errors.TooManyRequests` (with the seconds until
+  the window ends) once the window holds more than the limit: one atomic ``$inc``
+  with upsert, no read-then-write.
+* ``cooldown(store, name, key, seconds)`` allows one attempt per ``seconds``
+  (e.g. one SMS code a minute per number), measured from the last allowed one.
+
+Documents expire by a TTL index. Keys must not be personal data: pass a blind
+index of a phone number, never the number.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from wenzhen.errors import TooManyRequests
 from wenzhen.storage import Index, Store
-from wenzhen.timez import utcnow
+from wenzhen.timez import as_utc, utcnow
 
 RATE_LIMITS = "rate_limits"
 INDEXES = [Index(RATE_LIMITS, [("expires_at", ASCENDING)], name="window_expiry", options={"expireAfterSeconds": 0})]
@@ -49,3 +53,19 @@ def hit(store: Store, limit: Limit, key: str, now: datetime | None = None) -> in
     if doc["count"] > limit.max:
         raise TooManyRequests(limit.message, retry_after=(ends - now).total_seconds())
     return doc["count"]
+
+
+def cooldown(store: Store, name: str, key: str, seconds: float, message: str, now: datetime | None = None) -> None:
+    """Allow this attempt only if the last allowed one for ``key`` is at least ``seconds`` old."""
+    now = now or utcnow()
+    gap = timedelta(seconds=seconds)
+    try:
+        # matches an old enough record (and moves it to now) or, when there is none, inserts one;
+        # a record that is too recent does not match, and the insert then collides with it
+        store[RATE_LIMITS].find_one_and_update(
+            {"_id": f"{name}:{key}", "last": {"$lte": now - gap}},
+            {"$set": {"last": now, "expires_at": now + gap}}, upsert=True)
+    except DuplicateKeyError:
+        last = store[RATE_LIMITS].find_one({"_id": f"{name}:{key}"})
+        wait = (as_utc(last["last"]) + gap - now).total_seconds() if last else seconds
+        raise TooManyRequests(message, retry_after=max(1.0, wait)) from None

@@ -114,7 +114,7 @@ def me(call: Call) -> dict:
 
 
 @api.route("DELETE", "/v1/me/consents/{document}", summary="Withdraw a consent", tags=TAGS,
-           allow=ANYONE_SIGNED_IN, status=204, errors={404: "No standing consent to that document."})
+           allow={Role.patient}, status=204, errors={404: "No standing consent to that document."})
 def withdraw_consent(call: Call, document: str) -> Reply:
     """`document`: `privacy_notice` or `sensitive_health_data`. The withdrawal is recorded and published."""
     call.rpc("identity", "withdraw_consent", document)

@@ -97,8 +97,6 @@ ACTIVATION_TTL = timedelta(hours=72)
 ENCRYPTED_ACCOUNT_FIELDS = ("phone", "name")
 
 # abuse limits (per phone number and per origin; keys are keyed hashes, never the number or the address)
-OTP_PER_PHONE_MINUTE = Limit("otp-phone-1m", 1, timedelta(minutes=1), "A code was sent less than a minute ago; "
-                                                                       "please wait before asking again.")
 OTP_PER_PHONE_HOUR = Limit("otp-phone-1h", 5, timedelta(hours=1), "Too many codes for this number; try again later.")
 OTP_PER_ORIGIN_HOUR = Limit("otp-origin-1h", 30, timedelta(hours=1), "Too many codes requested from here; try "
                                                                       "again later.")
@@ -164,7 +162,8 @@ def request_otp(idn: Identity, caller: Caller, request: OtpRequest) -> OtpAccept
     phone_ix = idn.keys.blind_index("phone", request.phone)
     now = idn.clock()
     ratelimit.hit(idn.store, OTP_PER_ORIGIN_HOUR, _origin_key(idn, caller), now)
-    ratelimit.hit(idn.store, OTP_PER_PHONE_MINUTE, phone_ix, now)
+    ratelimit.cooldown(idn.store, "otp-phone-resend", phone_ix, idn.cfg.otp_resend_seconds,
+                       "A code was sent a moment ago; please wait before asking again.", now)
     ratelimit.hit(idn.store, OTP_PER_PHONE_HOUR, phone_ix, now)
     exists = idn.store[ACCOUNTS].find_one({"login_index": login_index(idn, request.phone), "kind": "patient"},
                                           {"_id": 1}) is not None
@@ -621,6 +620,9 @@ def update_staff(idn: Identity, caller: Caller, account_id: str, change: StaffUp
 def reset_activation(idn: Identity, caller: Caller, account_id: str) -> StaffCreated:
     """A lost password or authenticator: new activation code, old password and TOTP gone, sessions ended."""
     _require(caller, Role.admin)
+    if account_id == caller.principal.sub:
+        raise Conflict("Admins cannot reset their own activation; another admin can.",
+                       [field_error("account_id", "is your own", "self")])
     code = secrets.token_urlsafe(12)
     now = idn.clock()
 

@@ -103,12 +103,12 @@ def register_patient(store: Store, keys: Keyring, caller: Caller, registration: 
 
     def body(tx: Tx) -> None:
         tx[PATIENTS].insert_one(doc)
+        tx.emit(PatientRegistered(patient_id=patient_id, sex=doc["sex"], birth_year=registration.birth_date.year),
+                subject=patient_id)
         if principal.has_role(Role.patient):
             _link(tx, principal.sub, patient_id, registration.relationship)
         else:
             access.grant_care(tx, principal.sub, patient_id, "registration", until=utcnow() + access.REGISTRATION_CARE)
-        tx.emit(PatientRegistered(patient_id=patient_id, sex=doc["sex"], birth_year=registration.birth_date.year),
-                subject=patient_id)
         audit.record(tx, caller, CREATE, "create", "Patient", patient_id, patient_id=patient_id)
 
     try:

@@ -18,7 +18,10 @@ import requests
 from pymongo import MongoClient
 
 from deploy import broker
+from deploy.admin import bootstrap
+from deploy.client import Api, Session, SmsInbox, activate_staff, sign_up_patient
 from deploy.stack import Stack, free_port
+from wenzhen.auth import PRINCIPAL_KEY, Principal, Role
 from wenzhen.config import SERVICES, Settings, settings
 from wenzhen.crypto import Keyring
 from wenzhen.rpc_client import RpcClient
@@ -48,6 +51,8 @@ class TestStack(Stack):
         self.rpc = RpcClient(self.cfg.amqp_uri, timeout=10, name="tests")
         self.http = requests.Session()
         self.keys = Keyring.from_env(self.env)
+        self.inbox = SmsInbox(Path(self.env["SMS_SINK_FILE"]))
+        self._admin: Session | None = None
 
     @property
     def cfg(self) -> Settings:
@@ -91,12 +96,50 @@ class TestStack(Stack):
 
         wait_until(answers, timeout=30, interval=0.3, what=f"{name} to answer")
 
+    # callers -------------------------------------------------------------------------------------------------
+    def api(self, token: str | None = None) -> Api:
+        """A caller from its own origin address (the test gateway trusts one proxy), so per-origin rate limits
+        count each test's caller apart."""
+        return Api(self.url, token=token, origin=new_origin())
+
+    def headers(self, token: str) -> dict:
+        return {"Authorization": f"Bearer {token}", "X-Forwarded-For": new_origin()}
+
+    def sign_up(self, phone: str | None = None, password: str = "quiet-harbour-17") -> Session:
+        """A patient account (phone confirmed by the code from the SMS sink), signed in."""
+        return sign_up_patient(self.api(), self.inbox, phone or new_phone(), password)
+
+    def patient(self, **fields) -> PatientUser:
+        """A signed-up patient with their own record, and a token that lists it."""
+        session = self.sign_up(fields.pop("phone", None))
+        body = {"name": "测试患者", "sex": "female", "birth_date": "1990-03-04",
+                "phone": session.extra["phone"], "relationship": "self", **fields}
+        record = session.as_user.post("/v1/patients", body)
+        session.refresh()
+        return PatientUser(session, record)
+
+    def admin(self) -> Session:
+        """The first admin of this run's stack (bootstrapped once, then its session is reused)."""
+        if self._admin is None:
+            created = bootstrap(self.cfg.amqp_uri, "admin", "测试管理员")
+            self._admin = activate_staff(self.api(), "admin", created["activation_code"], "guardian-of-keys-42")
+        return self._admin
+
+    def staff(self, role: str, **fields) -> Session:
+        """A fresh, activated staff account of ``role``, signed in (TOTP enrolled)."""
+        username = f"{role.replace('_', '')}.{next(_usernames)}"
+        body = {"username": username, "name": f"测试{role}", "role": role, "department": "urology", **fields}
+        if Role(role) in (Role.doctor, Role.pharmacist):
+            body.update({"title": "主治医师", "licence_number": f"LIC{next(_usernames):08d}"})
+        created = self.admin().as_user.post("/v1/staff", body)
+        return activate_staff(self.api(), username, created["activation_code"], "steady-lantern-88")
+
     def register(self, phone: str | None = None, **fields) -> dict:
+        """A patient record registered by a consultant on the patient's behalf (through intake's RPC, as the
+        gateway would call it), for tests about what follows a registration."""
         body = {"name": "测试患者", "sex": "female", "birth_date": "1990-03-04", "phone": phone or new_phone(),
                 **fields}
-        resp = self.http.post(self.url + "/v1/patients", json=body, timeout=15)
-        assert resp.status_code == 201, resp.text
-        return resp.json()
+        return self.rpc.call("intake", "register_patient", body, context=consultant_context())
 
     def patient_by_phone(self, phone: str) -> dict | None:
         return self.db("intake")["patients"].find_one({"phone_index": self.keys.blind_index("phone", phone)})
@@ -105,12 +148,40 @@ class TestStack(Stack):
         return list(self.db("notify")["notifications"].find({"patient_id": patient_id}))
 
 
+class PatientUser:
+    """A patient account, its own record, and an API client acting with its token."""
+
+    def __init__(self, session: Session, record: dict):
+        self.session = session
+        self.record = record
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def api(self) -> Api:
+        return self.session.as_user
+
+
 _phones = iter(range(1, 10**8))
+_origins = iter(range(1, 10**6))
+_usernames = iter(range(1, 10**6))
 
 
 def new_phone() -> str:
     """A fresh mobile number (each run has its own databases, so a counter is enough)."""
     return f"139{next(_phones):08d}"
+
+
+def new_origin() -> str:
+    n = next(_origins)
+    return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+
+
+def consultant_context(account_id: str = "acc_test_consultant") -> dict:
+    """RPC context data of a consultant, as the gateway sends it after verifying a token."""
+    return {PRINCIPAL_KEY: Principal.user(account_id, Role.consultant, department="urology").to_context()}
 
 
 @pytest.fixture(scope="session")
@@ -136,6 +207,9 @@ def stack(amqp_uri, tmp_path_factory):
         "OUTBOX_LEASE_SECONDS": "2",
         "HANDLER_RETRY_BASE_SECONDS": "0.05",
         "LOG_LEVEL": "INFO",
+        "GATEWAY_TRUSTED_PROXIES": "1",  # tests speak from many origins (X-Forwarded-For)
+        "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "OTP_RESEND_SECONDS": "3",  # one code per number per 3 s instead of a minute, so tests need not wait
     }
     external_mongo = os.environ.get("MONGO_URI")
     s = TestStack(env, var)

@@ -14,7 +14,7 @@ import pytest
 
 from deploy.stack import ROOT
 from services.intake.events import PatientRegistered
-from tests.integration.conftest import new_phone, wait_until
+from tests.integration.conftest import consultant_context, new_phone, wait_until
 from wenzhen.faults import CRASH_EXIT_CODE
 
 pytestmark = pytest.mark.integration
@@ -45,7 +45,8 @@ def rpc_register(stack, phone: str) -> None:
     """Register through intake's RPC; the reply may be lost if intake dies right after its commit."""
     try:
         stack.rpc.call("intake", "register_patient",
-                       {"name": "赵六", "sex": "female", "birth_date": "1975-05-05", "phone": phone}, timeout=5)
+                       {"name": "赵六", "sex": "female", "birth_date": "1975-05-05", "phone": phone}, timeout=5,
+                       context=consultant_context())
     except Exception:  # noqa: BLE001 - the crash may beat the reply; the database tells what happened
         pass
 

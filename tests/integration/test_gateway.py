@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import new_phone, wait_until
+from tests.integration.conftest import wait_until
 from wenzhen.config import SERVICES
 
 pytestmark = pytest.mark.integration
@@ -21,9 +21,12 @@ def test_readyz_lists_broker_database_and_all_seven_services(stack):
 
 
 def test_registration_flows_from_gateway_to_a_welcome_notification(stack):
-    phone = new_phone()
-    resp = stack.http.post(stack.url + "/v1/patients", headers={"X-Request-ID": "slice-req-1"},
-                           json={"name": "张三", "sex": "male", "birth_date": "1985-04-12", "phone": f"+86 {phone}"})
+    session = stack.sign_up()
+    phone = session.extra["phone"]
+    token = session.tokens["access_token"]
+    resp = stack.http.post(stack.url + "/v1/patients", headers={"X-Request-ID": "slice-req-1", **stack.headers(token)},
+                           json={"name": "张三", "sex": "male", "birth_date": "1985-04-12", "phone": f"+86 {phone}",
+                                 "relationship": "self"})
     assert resp.status_code == 201, resp.text
     assert resp.headers["X-Request-ID"] == "slice-req-1"
     patient = resp.json()
@@ -31,18 +34,22 @@ def test_registration_flows_from_gateway_to_a_welcome_notification(stack):
     assert resp.headers["Location"] == f"/v1/patients/{patient['id']}"
     assert patient["registered_at"].endswith("+08:00")  # shown in the hospital's zone
 
-    got = stack.http.get(f"{stack.url}/v1/patients/{patient['id']}")
-    assert got.status_code == 200 and got.json() == patient
+    got = stack.http.get(f"{stack.url}/v1/patients/{patient['id']}", headers=stack.headers(token))
+    assert got.status_code == 200 and got.json() == patient  # intake knows its own links at once
 
-    notes = wait_until(lambda: stack.http.get(f"{stack.url}/v1/patients/{patient['id']}/notifications").json(),
-                       what="the welcome notification")
+    session.refresh()  # the new token lists the record, for the other services
+    token = session.tokens["access_token"]
+    notes = wait_until(lambda: stack.http.get(f"{stack.url}/v1/patients/{patient['id']}/notifications",
+                                              headers=stack.headers(token)).json(), what="the welcome notification")
     assert len(notes) == 1
     assert notes[0]["template"] == "welcome" and notes[0]["channel"] == "sms" and "张三" in notes[0]["text"]
+    wait_until(lambda: any("张三" in m["text"] for m in stack.inbox.messages(phone)), what="the SMS to be sent")
 
-    # the event is in the outbox, marked sent, numbered 1 for its subject, and carries the request id
-    entry = stack.db("intake")["outbox"].find_one({"subject": patient["id"]})
+    # the event is in the outbox, marked sent, numbered 1 for its subject, and carries the request id and actor
+    entry = stack.db("intake")["outbox"].find_one({"subject": patient["id"], "type": "patient_registered"})
     assert entry["status"] == "sent" and entry["sequence"] == 1
     assert entry["envelope"]["correlationid"] == "slice-req-1"
+    assert entry["envelope"]["actorid"] == session.account_id and entry["envelope"]["actorrole"] == "patient"
     # ... which followed it through RPC and the event into the services' log lines
     wait_until(lambda: "slice-req-1" in stack.log_text("intake") and "slice-req-1" in stack.log_text("notify"),
                what="the request id in intake's and notify's logs")
@@ -50,23 +57,30 @@ def test_registration_flows_from_gateway_to_a_welcome_notification(stack):
     wait_until(lambda: stack.db("reports")["event_log"].find_one({"subject": patient["id"]}), what="archive")
 
 
-def test_duplicate_phone_is_a_409_problem_naming_the_field(stack):
-    phone = new_phone()
-    stack.register(phone)
-    resp = stack.http.post(stack.url + "/v1/patients",
-                           json={"name": "李四", "sex": "female", "birth_date": "1990-01-01", "phone": phone})
+def test_a_second_own_record_is_a_409_problem_naming_the_field(stack):
+    user = stack.patient()
+    resp = stack.http.post(stack.url + "/v1/patients", headers=stack.headers(user.session.tokens["access_token"]),
+                           json={"name": "李四", "sex": "female", "birth_date": "1990-01-01",
+                                 "phone": user.session.extra["phone"], "relationship": "self"})
     assert resp.status_code == 409
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     problem = resp.json()
     assert problem["status"] == 409 and problem["type"] == "urn:wenzhen:problem:conflict"
-    assert [e["field"] for e in problem["errors"]] == ["phone"]
+    assert [e["field"] for e in problem["errors"]] == ["relationship"]
     assert problem["request_id"] == resp.headers["X-Request-ID"]
-    assert stack.db("intake")["patients"].count_documents(
-        {"phone_index": stack.keys.blind_index("phone", phone)}) == 1
+
+
+def test_relatives_may_share_a_phone_number(stack):
+    user = stack.patient()
+    child = user.api.post("/v1/patients", {"name": "小明", "sex": "male", "birth_date": "2019-06-01",
+                                           "phone": user.session.extra["phone"], "relationship": "child"})
+    assert child["phone"] == user.record["phone"]
+    assert {p["patient_id"] for p in user.api.get("/v1/me/patients")} == {user.id, child["id"]}
 
 
 def test_invalid_fields_are_each_named_in_a_422(stack):
-    resp = stack.http.post(stack.url + "/v1/patients",
+    user = stack.patient()
+    resp = stack.http.post(stack.url + "/v1/patients", headers=stack.headers(user.session.tokens["access_token"]),
                            json={"name": "", "sex": "M", "birth_date": "2999-01-01", "phone": "123", "x": 1})
     assert resp.status_code == 422
     problem = resp.json()
@@ -74,28 +88,34 @@ def test_invalid_fields_are_each_named_in_a_422(stack):
     assert all(e["message"] for e in problem["errors"])
 
 
+@pytest.fixture(scope="module")
+def token(stack):
+    return stack.patient().session.tokens["access_token"]
+
+
 @pytest.mark.parametrize("headers,data,status", [
     ({"Content-Type": "application/json"}, b'{"name": ', 400),
     ({"Content-Type": "text/plain"}, b"name=x", 415),
     ({"Content-Type": "application/json"}, b"[]", 422),
 ])
-def test_malformed_bodies_get_a_4xx_problem(stack, headers, data, status):
-    resp = stack.http.post(stack.url + "/v1/patients", headers=headers, data=data)
+def test_malformed_bodies_get_a_4xx_problem(stack, token, headers, data, status):
+    resp = stack.http.post(stack.url + "/v1/patients", headers={**headers, **stack.headers(token)}, data=data)
     assert resp.status_code == status
     assert resp.headers["Content-Type"].startswith("application/problem+json")
     assert resp.json()["status"] == status
 
 
-def test_oversized_bodies_are_refused_with_413(stack):
+def test_oversized_bodies_are_refused_with_413(stack, token):
     limit = stack.cfg.max_body_bytes
-    resp = stack.http.post(stack.url + "/v1/patients", headers={"Content-Type": "application/json"},
+    resp = stack.http.post(stack.url + "/v1/patients", headers={"Content-Type": "application/json",
+                                                                **stack.headers(token)},
                            data=b'{"name": "' + b"x" * (limit + 10) + b'"}')
     assert resp.status_code == 413 and resp.json()["status"] == 413
 
 
-def test_unknown_patient_and_route_are_404_problems(stack):
+def test_unknown_patient_and_route_are_404_problems(stack, token):
     for path in ("/v1/patients/pat_nope", "/v1/patients/pat_nope/notifications", "/nowhere"):
-        resp = stack.http.get(stack.url + path)
+        resp = stack.http.get(stack.url + path, headers=stack.headers(token))
         assert resp.status_code == 404, path
         assert resp.headers["Content-Type"].startswith("application/problem+json")
 
@@ -112,10 +132,16 @@ def test_openapi_document_describes_the_routes_from_the_models(stack):
     schema = doc["components"]["schemas"]["PatientRegistration"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PatientRegistration")
     assert set(schema["required"]) == {"name", "sex", "birth_date", "phone"}
-    assert {"201", "409", "422"} <= set(post["responses"])
+    assert {"201", "401", "403", "409", "422"} <= set(post["responses"])
     assert "application/problem+json" in post["responses"]["409"]["content"]
-    assert {"/healthz", "/readyz", "/v1/patients/{patient_id}", "/v1/patients/{patient_id}/notifications"} <= set(
-        doc["paths"])
+    assert {"/healthz", "/readyz", "/v1/patients/{patient_id}", "/v1/patients/{patient_id}/notifications",
+            "/v1/auth/login", "/v1/audit-events", "/v1/staff"} <= set(doc["paths"])
+    # who may call each operation is part of the contract
+    assert post["security"] == [{"bearer": []}] and post["x-roles"] == ["consultant", "patient", "team_lead"]
+    assert doc["paths"]["/v1/auth/login"]["post"]["security"] == []
+    assert doc["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"
+    protected = [op for path in doc["paths"].values() for op in path.values() if op["security"]]
+    assert all(op["x-roles"] and "401" in op["responses"] for op in protected)
     page = stack.http.get(stack.url + "/docs")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "/v1/patients" in page.text and "PatientRegistration" in page.text
@@ -143,8 +169,8 @@ def test_readyz_is_503_and_names_the_service_while_one_is_down(stack):
     assert stack.http.get(stack.url + "/readyz").status_code == 200
 
 
-def test_prometheus_metrics_count_requests_by_route_template(stack):
-    stack.http.get(stack.url + "/v1/patients/pat_metrics_probe")
+def test_prometheus_metrics_count_requests_by_route_template(stack, token):
+    stack.http.get(stack.url + "/v1/patients/pat_metrics_probe", headers=stack.headers(token))
     text = stack.http.get(stack.url + "/metrics").text
     assert 'wenzhen_gateway_requests_total{method="GET",route="/v1/patients/{patient_id}",status="404"}' in text
     assert "pat_metrics_probe" not in text
@@ -154,13 +180,21 @@ def test_prometheus_metrics_count_requests_by_route_template(stack):
 def test_a_raw_dump_of_every_database_holds_no_seeded_personal_data(stack):
     from bson import json_util
 
-    phone, name = new_phone(), "欧阳明月"
-    patient = stack.register(phone, name=name)
-    wait_until(lambda: stack.notifications(patient["id"]), what="the welcome notification")
-    assert stack.http.get(f"{stack.url}/v1/patients/{patient['id']}").json()["phone"] == phone  # readable via API
+    name, address, resident_id = "欧阳明月", "杭州市西湖区龙井路88号", "11010519491231002X"
+    user = stack.patient(name=name, address=address, birth_date="1949-12-31", sex="female")
+    phone = user.session.extra["phone"]
+    user.api.call("PUT", f"/v1/patients/{user.id}/identity-document",
+                  {"document_type": "resident_id", "number": resident_id})
+    staff_name = "诸葛医生"
+    stack.staff("doctor", name=staff_name)
+    wait_until(lambda: stack.notifications(user.id), what="the welcome notification")
+    shown = user.api.get(f"/v1/patients/{user.id}")
+    assert shown["phone"] == phone and shown["address"] == address  # readable through the API
+    assert shown["identity"]["number"] == "110***********002X" and shown["identity"]["status"] == "unverified"
     dump = "".join(json_util.dumps(doc, ensure_ascii=False)
                    for service in SERVICES
                    for coll in stack.db(service).list_collection_names()
                    for doc in stack.db(service)[coll].find())
-    assert patient["id"] in dump  # the dump is real
-    assert phone not in dump and name not in dump
+    assert user.id in dump  # the dump is real
+    for plaintext in (phone, name, address, resident_id, resident_id.lower(), staff_name):
+        assert plaintext not in dump

@@ -3,7 +3,8 @@ from datetime import date, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.intake.schemas import PatientRegistration, normalize_mobile
+from services.intake.schemas import PatientRegistration
+from wenzhen.fields import normalize_mobile
 
 VALID = {"name": "张三", "sex": "male", "birth_date": "1985-04-12", "phone": "13812345678"}
 

@@ -5,17 +5,31 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from services import service_class
+from services.intake import access
 from services.intake import domain as intake
-from services.intake.events import PatientRegistered
+from services.intake.events import PatientLinkCreated, PatientRegistered
 from services.intake.schemas import PatientRegistration
 from services.notify import domain as notify
 from tests.fakes import FakeStore, FakeTx
+from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
 from wenzhen.config import SERVICES
 from wenzhen.crypto import Keyring, keyring, new_key_settings
-from wenzhen.errors import Conflict, InvalidInput, NotFound
+from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wenzhen.storage import AUDIT_LOG
 
 REG = PatientRegistration(name="张三", sex="male", birth_date="1985-04-12", phone="13812345678")
+
+
+def registration(**changes) -> PatientRegistration:
+    return PatientRegistration.model_validate({**REG.model_dump(), **changes})
 KEYS = Keyring.from_env(new_key_settings())
+CONSULTANT = Caller(principal=Principal.user("acc_cons1", Role.consultant, sid="ses_c", department="urology"),
+                    purpose=PurposeOfUse.HOPERAT, origin_ip="198.51.100.4", request_id="req_1")
+
+
+def patient_caller(sub: str = "acc_pat1", patients: tuple[str, ...] = ()) -> Caller:
+    return Caller(principal=Principal.user(sub, Role.patient, sid="ses_p", patients=patients),
+                  purpose=PurposeOfUse.PATRQT, origin_ip="203.0.113.9", request_id="req_2")
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +41,10 @@ def keys_in_env(monkeypatch):
     keyring.cache_clear()
 
 
+def test_there_are_eight_services_identity_among_them():
+    assert len(SERVICES) == 8 and "identity" in SERVICES and len(set(SERVICES)) == 8
+
+
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_service_answers_health(name):
     service = worker_factory(service_class(name), store=FakeStore())
@@ -34,49 +52,96 @@ def test_every_service_answers_health(name):
 
 
 def intake_store() -> FakeStore:
-    return FakeStore(unique={intake.PATIENTS: ("phone_index",)})
+    return FakeStore(indexes=intake.INDEXES)
 
 
 def test_intake_registers_a_patient_and_emits_the_fact_with_it():
     store = intake_store()
-    patient = intake.register_patient(store, KEYS, REG)
+    patient = intake.register_patient(store, KEYS, CONSULTANT, REG)
     doc = store[intake.PATIENTS].docs[patient.id]
     assert "13812345678" not in str(doc) and "张三" not in str(doc)  # encrypted at rest
     assert doc["phone_index"] == KEYS.blind_index("phone", "13812345678")
-    ((subject, event),) = store.emitted
+    assert doc["registered_by"] == "acc_cons1"
+    ((subject, event),) = store.emitted  # staff registering: no account link
     assert subject == patient.id and event == PatientRegistered(patient_id=patient.id, sex="male", birth_year=1985)
-    assert intake.get_patient(store, KEYS, patient.id) == patient
+    assert access.has_care(store, "acc_cons1", patient.id)  # the registering consultant may see it (for a while)
+    assert intake.get_patient(store, KEYS, CONSULTANT, patient.id) == patient
     assert patient.phone == "13812345678" and patient.name == "张三"
+    created, read = store[AUDIT_LOG].docs.values()  # in the order recorded
+    assert (created["action"], created["subtype"], read["action"]) == ("C", "create", "R")
+    for entry in (created, read):
+        assert entry["patient_id"] == patient.id and entry["entity_id"] == patient.id
+        assert entry["agent_id"] == "acc_cons1" and entry["agent_role"] == "consultant"
+        assert entry["purpose"] == "HOPERAT" and entry["ip"] == "198.51.100.4" and entry["request_id"] == "req_1"
+        assert entry["outcome"] == "success" and entry["sealed"] is False
+        assert "张三" not in str(entry) and "13812345678" not in str(entry)  # identifiers only
 
 
-def test_intake_refuses_a_second_patient_with_the_same_phone_and_emits_nothing():
+def test_intake_lets_relatives_share_a_phone_number():
+    """Phones used to be unique among patients; relatives may now share one (e.g. a parent's for a child)."""
     store = intake_store()
-    intake.register_patient(store, KEYS, REG)
+    caller = patient_caller()
+    own = intake.register_patient(store, KEYS, caller, registration(relationship="self"))
+    child = intake.register_patient(store, KEYS, caller, registration(
+        name="张小宝", birth_date="2018-04-12", relationship="child"))
+    docs = store[intake.PATIENTS].docs
+    assert own.id != child.id and docs[own.id]["phone_index"] == docs[child.id]["phone_index"]
+    assert [type(e).__name__ for _, e in store.emitted] == ["PatientRegistered", "PatientLinkCreated"] * 2
+    assert store.emitted[3][1] == PatientLinkCreated(link_id=store.emitted[3][1].link_id, account_id="acc_pat1",
+                                                     patient_id=child.id, relationship="child")
+
+
+def test_intake_refuses_a_second_own_record_for_an_account_and_keeps_nothing_of_it():
+    store = intake_store()
+    caller = patient_caller()
+    intake.register_patient(store, KEYS, caller, registration(relationship="self"))
+    audited = len(store[AUDIT_LOG].docs)
     with pytest.raises(Conflict) as info:
-        intake.register_patient(store, KEYS, REG)
-    assert info.value.errors[0]["field"] == "phone"
-    assert len(store[intake.PATIENTS].docs) == 1 and len(store.emitted) == 1
+        intake.register_patient(store, KEYS, caller, registration(relationship="self"))
+    assert info.value.errors[0]["field"] == "relationship"
+    assert len(store[intake.PATIENTS].docs) == 1 and len(store[access.LINKS].docs) == 1
+    assert len(store.emitted) == 2 and len(store[AUDIT_LOG].docs) == audited  # the transaction left nothing
 
 
 def test_intake_rpc_validates_its_input_and_names_fields():
-    service = worker_factory(service_class("intake"), store=intake_store())
+    store = intake_store()
+    service = worker_factory(service_class("intake"), store=store, caller=CONSULTANT)
     with pytest.raises(InvalidInput) as info:
         service.register_patient({"name": "x", "sex": "male", "birth_date": "1985-04-12", "phone": "1"})
     assert [e["field"] for e in info.value.errors] == ["phone"]
     with pytest.raises(NotFound):
         service.get_patient("pat_missing")
+    (entry,) = store[AUDIT_LOG].docs.values()  # the refused read is in the audit trail
+    assert entry["outcome"] == "denied" and entry["entity_id"] == "pat_missing" and entry["agent_id"] == "acc_cons1"
 
 
-def test_notify_records_a_welcome_addressed_to_the_patient():
+def test_notify_queues_a_welcome_addressed_to_the_patient():
     store = FakeStore()
     contact = {"name": "李四", "phone": "13912345678"}
-    store.transact(lambda tx: notify.record_welcome(tx, KEYS, "pat_1", contact, "evt_1"))
+    store.transact(lambda tx: notify.queue_welcome(tx, KEYS, "pat_1", contact, "evt_1"))
     (doc,) = store[notify.NOTIFICATIONS].docs.values()
     assert doc["patient_id"] == "pat_1" and doc["channel"] == "sms" and doc["cause"] == "evt_1"
+    assert doc["status"] == "queued" and doc["template"] == "welcome"
     assert "13912345678" not in str(doc) and "李四" not in str(doc)
     assert KEYS.decrypt(doc["to"], field="to", record=doc["_id"]) == "13912345678"
     text = KEYS.decrypt(doc["text"], field="text", record=doc["_id"])
     assert text.startswith("李四") and "120" in text
+
+
+def test_audit_events_rpc_refuses_everyone_but_admins_and_the_patient_asking_who_else_looked():
+    store = FakeStore()
+    service = worker_factory(service_class("intake"), store=store, caller=patient_caller(patients=("pat_1",)))
+    with pytest.raises(Forbidden):  # a patient must leave out their own entries
+        service.audit_events({"patient_id": "pat_1"})
+    with pytest.raises(Forbidden):  # and may only ask about records they act for
+        service.audit_events({"patient_id": "pat_2", "exclude_agent_id": "acc_pat1"})
+    with pytest.raises(InvalidInput):
+        service.audit_events({"limit": 1000})
+    doctor = Caller(principal=Principal.user("acc_doc", Role.doctor, sid="s"), purpose=PurposeOfUse.TREAT)
+    with pytest.raises(Forbidden):
+        worker_factory(service_class("intake"), store=store, caller=doctor).audit_events({})
+    outcomes = [(e["agent_id"], e["patient_id"], e["outcome"]) for e in store[AUDIT_LOG].docs.values()]
+    assert outcomes == [("acc_pat1", "pat_1", "denied"), ("acc_pat1", "pat_2", "denied"), ("acc_doc", None, "denied")]
 
 
 def test_reports_archives_events_of_every_service():

@@ -1,0 +1,109 @@
+"""The gateway's memory of sessions that ended before their access tokens expire."""
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+from gateway import revocations as module
+from gateway.revocations import Revocations
+from services.identity.events import SessionRevoked
+from wenzhen.events import Envelope
+from wenzhen.rpc_client import RpcTimeout, Subscription
+from wenzhen.timez import to_utc_iso
+
+NOW = 1_800_000_000.0
+
+
+def test_a_revoked_session_is_refused_until_its_tokens_would_have_expired():
+    tracker = Revocations(token_ttl=600)
+    tracker.revoke("ses_1", until=NOW + 600)
+    assert tracker.is_revoked("ses_1", now=NOW) and tracker.is_revoked("ses_1", now=NOW + 600)
+    assert not tracker.is_revoked("ses_2", now=NOW)
+    assert not tracker.is_revoked(None, now=NOW) and not tracker.is_revoked("", now=NOW)
+    assert len(tracker) == 1
+
+
+def test_an_expired_revocation_is_forgotten():
+    tracker = Revocations(token_ttl=600)
+    tracker.revoke("ses_1", until=NOW + 600)
+    tracker.revoke("ses_2", until=NOW + 900)
+    assert not tracker.is_revoked("ses_1", now=NOW + 601)
+    assert len(tracker) == 1 and tracker.is_revoked("ses_2", now=NOW + 601)
+
+
+def test_without_a_time_the_clock_is_used():
+    tracker = Revocations(token_ttl=600)
+    tracker.revoke("live", until=time.time() + 60)
+    tracker.revoke("over", until=time.time() - 1)
+    assert tracker.is_revoked("live") and not tracker.is_revoked("over") and len(tracker) == 1
+
+
+def test_a_second_revocation_never_shortens_the_first():
+    tracker = Revocations(token_ttl=600)
+    tracker.revoke("ses_1", until=NOW + 600)
+    tracker.revoke("ses_1", until=NOW + 100)  # e.g. the catch-up's estimate arriving after the event
+    assert tracker.is_revoked("ses_1", now=NOW + 500)
+    tracker.revoke("ses_1", until=NOW + 900)
+    assert tracker.is_revoked("ses_1", now=NOW + 800)
+
+
+def session_revoked(session_id: str, expires: datetime) -> dict:
+    event = SessionRevoked(account_id="acc_1", session_id=session_id, reason="logout", expires_at=to_utc_iso(expires))
+    return Envelope.wrap(event, "acc_1").model_dump(mode="json")
+
+
+def test_on_event_takes_the_session_and_its_expiry_from_a_session_revoked_envelope():
+    tracker = Revocations(token_ttl=600)
+    expires = datetime.fromtimestamp(NOW + 600, UTC)
+    tracker.on_event(session_revoked("ses_1", expires))
+    assert tracker.is_revoked("ses_1", now=NOW + 599) and not tracker.is_revoked("ses_1", now=NOW + 601)
+
+
+def test_on_event_ignores_envelopes_without_a_session():
+    tracker = Revocations(token_ttl=600)
+    tracker.on_event({"type": "account_locked", "data": {"login_hash": "x", "until": "2026-01-01T00:00:00Z"}})
+    tracker.on_event({})
+    assert len(tracker) == 0
+
+
+def test_the_subscription_delivers_broker_messages_to_on_event():
+    tracker = Revocations(token_ttl=600)
+    follow = Subscription("identity.events", "session_revoked", tracker.on_event)
+    expires = datetime.now(UTC) + timedelta(minutes=10)
+    follow.deliver(None, None, None, json.dumps(session_revoked("ses_1", expires)).encode())
+    follow.deliver(None, None, None, b"not json")  # logged, not raised
+    assert tracker.is_revoked("ses_1")
+
+
+class FakeRpc:
+    def __init__(self, answer, failures: int = 0):
+        self.answer, self.failures, self.calls = answer, failures, []
+
+    def call(self, service, method, *args, timeout=None):
+        self.calls.append((service, method, args))
+        if len(self.calls) <= self.failures:
+            raise RpcTimeout("identity is starting")
+        return self.answer
+
+
+def test_catch_up_loads_sessions_revoked_within_the_last_token_lifetime(monkeypatch):
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: None)
+    revoked_at = datetime.now(UTC) - timedelta(minutes=2)
+    rpc = FakeRpc([{"session_id": "ses_1", "revoked_at": to_utc_iso(revoked_at)}], failures=2)
+    tracker = Revocations(token_ttl=600)
+    tracker.catch_up(rpc)
+    assert tracker.caught_up.is_set() and len(rpc.calls) == 3
+    service, method, (since,) = rpc.calls[0]
+    assert (service, method) == ("identity", "revoked_sessions")
+    asked = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    assert timedelta(seconds=650) < datetime.now(UTC) - asked < timedelta(seconds=670)  # ttl + 60 s margin
+    until = revoked_at.timestamp() + 600 + 60
+    assert tracker.is_revoked("ses_1", now=until - 1) and not tracker.is_revoked("ses_1", now=until + 1)
+
+
+def test_catch_up_gives_up_without_claiming_success(monkeypatch):
+    monkeypatch.setattr(module.time, "sleep", lambda seconds: None)
+    rpc = FakeRpc([], failures=99)
+    tracker = Revocations(token_ttl=600)
+    tracker.catch_up(rpc, attempts=3)
+    assert len(rpc.calls) == 3 and not tracker.caught_up.is_set()
+
