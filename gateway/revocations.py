@@ -15,8 +15,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from wenzhen.config import settings
-from wenzhen.rpc_client import RpcError, Subscription
+from wenzhen.rpc_client import Subscription
 from wenzhen.timez import to_utc_iso
+from wenzhen.tokens import LEEWAY_SECONDS
 
 log = logging.getLogger("gateway.revocations")
 
@@ -56,15 +57,15 @@ class Revocations:
 
     def catch_up(self, rpc_client, attempts: int = 30) -> None:
         """Load the sessions revoked within the last token lifetime (retrying while identity is starting)."""
-        since = datetime.now(UTC) - timedelta(seconds=self.token_ttl + 60)
+        since = datetime.now(UTC) - timedelta(seconds=self.token_ttl + LEEWAY_SECONDS)
         for attempt in range(attempts):
             try:
                 for item in rpc_client.call("identity", "revoked_sessions", to_utc_iso(since), timeout=5):
                     revoked = datetime.fromisoformat(item["revoked_at"].replace("Z", "+00:00")).timestamp()
-                    self.revoke(item["session_id"], revoked + self.token_ttl + 60)
+                    self.revoke(item["session_id"], revoked + self.token_ttl + LEEWAY_SECONDS)
                 self.caught_up.set()
                 return
-            except RpcError as exc:
+            except Exception as exc:  # noqa: BLE001 - identity starting, its database not ready: retry
                 log.warning("revoked sessions not loaded yet (%s); retrying", type(exc).__name__)
                 time.sleep(min(2.0, 0.2 * (attempt + 1)))
         log.error("revoked sessions could not be loaded; tokens of sessions ended earlier stay valid until they "

@@ -237,7 +237,7 @@ class AuditQuery(BaseModel):
             if value is not None:
                 query[name] = value
         if self.exclude_agent_id:
-            query.setdefault("agent_id", {"$ne": self.exclude_agent_id})
+            query["agent_id"] = {"$ne": self.exclude_agent_id, **({"$eq": self.agent_id} if self.agent_id else {})}
         window = {}
         if self.since:
             window["$gte"] = as_utc(self.since)

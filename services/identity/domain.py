@@ -67,7 +67,7 @@ from wenzhen.fields import normalize_mobile
 from wenzhen.ratelimit import Limit
 from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import as_utc, to_local_iso, to_utc_iso, utcnow
-from wenzhen.tokens import Signer
+from wenzhen.tokens import LEEWAY_SECONDS, Signer
 
 ACCOUNTS = "accounts"
 OTPS = "otps"
@@ -481,7 +481,7 @@ def _revoke(tx: Tx, session_id: str, reason: str, account_id: str | None = None)
     if session is None:
         return False
     tx.emit(SessionRevoked(account_id=session["account_id"], session_id=session_id, reason=reason,
-                           expires_at=to_utc_iso(now + timedelta(seconds=settings().access_token_ttl))),
+                           expires_at=to_utc_iso(now + timedelta(seconds=settings().access_token_ttl + LEEWAY_SECONDS))),
             subject=session["account_id"])
     return True
 

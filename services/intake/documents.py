@@ -79,5 +79,9 @@ def normalize(document_type: DocumentType, raw: str, today: date) -> tuple[str, 
 
 
 def masked(number: str) -> str:
-    """What the API shows: enough to recognise a document, not enough to use it."""
-    return f"{number[:3]}{'*' * max(0, len(number) - 7)}{number[-4:]}" if len(number) > 7 else "*" * len(number)
+    """What the API shows: enough to recognise a document, not enough to use it — at most 7 characters of an
+    18-character resident ID (region and check digits), at most 3 of anything shorter."""
+    if len(number) >= 15:
+        return f"{number[:3]}{'*' * (len(number) - 7)}{number[-4:]}"
+    shown = min(3, len(number) // 3)
+    return "*" * (len(number) - shown) + number[len(number) - shown:]

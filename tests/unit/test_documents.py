@@ -131,9 +131,10 @@ def test_other_documents_of_the_wrong_shape_are_refused(kind, raw):
         normalize(kind, raw, TODAY)
 
 
-def test_masked_shows_the_first_three_and_last_four_characters_only():
+def test_masked_shows_little_of_a_long_number_and_less_of_a_short_one():
     assert masked(VALID) == "110***********002X" and len(masked(VALID)) == len(VALID)
-    assert masked("E12345678") == "E12**5678"
-    assert masked("12345678") == "123*5678"
-    assert masked("1234567") == "*******"  # too short to show anything
+    assert masked("USA123456789012") == "USA********9012"
+    assert masked("12345678") == "******78"  # a Taiwan permit: at most a quarter shows
+    assert masked("H12345678") == "******678"
+    assert masked("12") == "**"
     assert masked("") == ""

@@ -60,3 +60,26 @@ def test_too_many_requests_travels_with_its_wait():
     again = TooManyRequests(*error.args)  # how the caller's side re-creates it from exc_args
     assert again.retry_after == 12 and again.detail == "wait"
     assert TooManyRequests("wait").retry_after is None
+
+
+def test_a_cooldown_allows_one_attempt_per_gap_measured_from_the_last_allowed_one():
+    store = FakeStore()
+    ratelimit.cooldown(store, "resend", "k", 60, "wait a minute", now=START)
+    with pytest.raises(TooManyRequests) as info:
+        ratelimit.cooldown(store, "resend", "k", 60, "wait a minute", now=START + timedelta(seconds=20))
+    assert info.value.retry_after == 40 and info.value.detail == "wait a minute"
+    ratelimit.cooldown(store, "resend", "k", 60, "wait a minute", now=START + timedelta(seconds=60))
+    with pytest.raises(TooManyRequests) as info:  # the refused attempt did not move the clock; the allowed one did
+        ratelimit.cooldown(store, "resend", "k", 60, "wait a minute", now=START + timedelta(seconds=90))
+    assert info.value.retry_after == 30
+    (record,) = store[RATE_LIMITS].docs.values()
+    assert record["_id"] == "resend:k" and record["last"] == START + timedelta(seconds=60)
+    assert record["expires_at"] == START + timedelta(seconds=120)
+
+
+def test_cooldowns_of_other_keys_and_names_are_apart():
+    store = FakeStore()
+    ratelimit.cooldown(store, "resend", "a", 60, "wait", now=START)
+    ratelimit.cooldown(store, "resend", "b", 60, "wait", now=START)
+    ratelimit.cooldown(store, "other", "a", 60, "wait", now=START)
+    assert len(store[RATE_LIMITS].docs) == 3
