@@ -480,9 +480,10 @@ def _revoke(tx: Tx, session_id: str, reason: str, account_id: str | None = None)
     session = tx[SESSIONS].find_one_and_update(query, {"$set": {"revoked_at": now, "revoked_reason": reason}})
     if session is None:
         return False
+    # no access token of the session is accepted after this (its lifetime, plus the verifier's leeway)
+    last_valid = now + timedelta(seconds=settings().access_token_ttl + LEEWAY_SECONDS)
     tx.emit(SessionRevoked(account_id=session["account_id"], session_id=session_id, reason=reason,
-                           expires_at=to_utc_iso(now + timedelta(seconds=settings().access_token_ttl + LEEWAY_SECONDS))),
-            subject=session["account_id"])
+                           expires_at=to_utc_iso(last_valid)), subject=session["account_id"])
     return True
 
 
