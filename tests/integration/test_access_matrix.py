@@ -1,0 +1,268 @@
+"""The access matrix: every protected route × every role (and no token) × the caller's own / someone else's resource.
+
+The expectations below are written from the rules (issue 3, docs/security.md), not read from the gateway's
+declarations, so a wrong declaration or a missing ownership check in a service shows up as a failure. Every
+allowed combination must work (its 2xx), every forbidden one must be denied (403 or 404; 401 without a token).
+A route added to the API without a row here fails the test too.
+
+"own" means: a patient's own record (or a relative's they are linked to), a record a consultant or team lead
+registered (their care relationship), a staff member's own account. Doctors and pharmacists have no care
+relationship yet (consultations, appointments and encounters arrive with later issues), so their "own patient"
+column is not applicable today; their "other" column is tested.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from deploy.client import Api, Session
+from services.intake.documents import resident_id_check_char
+from tests.integration.conftest import PatientUser, new_phone
+
+pytestmark = pytest.mark.integration
+
+ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "manager", "admin", "anonymous")
+STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "manager", "admin")
+EVERYONE = frozenset(ROLES)
+SIGNED_IN = EVERYONE - {"anonymous"}
+NONE: frozenset[str] = frozenset()
+
+_sequence = itertools.count(11)
+
+
+def resident_id(birth_date: str, sex: str) -> str:
+    """A valid resident ID number for that birth date and sex (a new one each time)."""
+    seq = next(_sequence) * 2 + (1 if sex == "male" else 0)
+    first17 = f"110101{birth_date.replace('-', '')}{seq % 1000:03d}"
+    return first17 + resident_id_check_char(first17)
+
+
+@dataclass
+class World:
+    stack: object
+    sessions: dict[str, Session]
+    a: PatientUser  # the patient role's account: own record and a linked relative
+    b: PatientUser  # another patient
+    relative: str
+    by_consultant: str  # records registered by the consultant / team lead (their care relationship)
+    by_team_lead: str
+    spare: Session  # a staff account for the admin to act on
+
+    def api(self, role: str) -> Api:
+        if role == "anonymous":
+            return self.stack.api()
+        return self.sessions[role].as_user
+
+    def patient(self, role: str, own: bool) -> str | None:
+        if own:
+            return {"patient": self.a.id, "consultant": self.by_consultant, "team_lead": self.by_team_lead}.get(role)
+        return self.b.id if role == "patient" else self.a.id
+
+    def staff_account(self, role: str, own: bool) -> str | None:
+        if own:
+            return self.sessions[role].account_id if role in STAFF else None
+        return self.spare.account_id
+
+
+@pytest.fixture(scope="module")
+def world(stack) -> World:
+    sessions = {role: stack.staff(role) for role in STAFF if role != "admin"}
+    sessions["admin"] = stack.admin()
+    a, b = stack.patient(), stack.patient()
+    relative = a.api.post("/v1/patients", {"name": "孩子", "sex": "male", "birth_date": "2018-05-06",
+                                           "phone": a.session.extra["phone"], "relationship": "child"})["id"]
+    a.session.refresh()
+    sessions["patient"] = a.session
+    on_behalf = {"name": "代登记", "sex": "female", "birth_date": "1990-03-04"}
+    by_consultant = sessions["consultant"].as_user.post("/v1/patients", {**on_behalf, "phone": new_phone()})["id"]
+    by_team_lead = sessions["team_lead"].as_user.post("/v1/patients", {**on_behalf, "phone": new_phone()})["id"]
+    return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, stack.staff("consultant"))
+
+
+Request = tuple[str, str, dict | None]
+
+
+@dataclass
+class Route:
+    """One protected operation: who may call it on their own / someone else's resource, and how to call it."""
+
+    method: str
+    path: str
+    own: frozenset[str]  # roles for which the call on their own resource must work
+    other: frozenset[str]  # ... on someone else's resource
+    build: Callable[[World, str, bool], Request | None]  # None: not applicable for this role and ownership
+    ok: int = 200
+    phase: int = 0  # destructive calls (log-out, unlink, …) run last
+    resourceless: bool = False  # no one else's resource to try
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def on_patient(method: str, suffix: str = "", body: dict | None = None):
+    def build(w: World, role: str, own: bool) -> Request | None:
+        target = w.patient(role, own)
+        return None if target is None else (method, f"/v1/patients/{target}{suffix}", body)
+    return build
+
+
+def on_staff(method: str, suffix: str = "", body: dict | None = None):
+    def build(w: World, role: str, own: bool) -> Request | None:
+        target = w.staff_account(role, own)
+        return None if target is None else (method, f"/v1/staff/{target}{suffix}", body)
+    return build
+
+
+def fixed(method: str, path: str, body: dict | None = None):
+    return lambda w, role, own: (method, path, body)
+
+
+def identity_document(w: World, role: str, own: bool) -> Request | None:
+    target = w.patient(role, own)
+    if target is None:
+        return None
+    return "PUT", f"/v1/patients/{target}/identity-document", {"document_type": "resident_id",
+                                                                "number": resident_id("1990-03-04", "female")}
+
+
+def identity_verification(w: World, role: str, own: bool) -> Request | None:
+    target = w.patient(role, own)
+    if target is None:
+        return None
+    if own and role in ("consultant", "team_lead"):  # a document to verify (recording one resets verification)
+        method, path, body = identity_document(w, role, own)
+        w.api(role).call(method, path, body)
+    return "POST", f"/v1/patients/{target}/identity-verification", {"method": "in_person"}
+
+
+def new_patient(w: World, role: str, own: bool) -> Request:
+    body = {"name": "新患者", "sex": "female", "birth_date": "2001-02-03", "phone": new_phone()}
+    if role == "patient":
+        body["relationship"] = "parent"
+    return "POST", "/v1/patients", body
+
+
+def new_staff(w: World, role: str, own: bool) -> Request:
+    return "POST", "/v1/staff", {"username": f"matrix.{next(_sequence)}", "name": "矩阵", "role": "consultant",
+                                 "department": "urology"}
+
+
+def unlink(w: World, role: str, own: bool) -> Request | None:
+    if own:
+        return ("DELETE", f"/v1/me/patients/{w.relative}", None) if role == "patient" else None
+    return "DELETE", f"/v1/me/patients/{w.b.id if role == 'patient' else w.a.id}", None
+
+
+CARE_OWN = frozenset({"patient", "consultant", "team_lead"})
+ADMIN = frozenset({"admin"})
+
+MATRIX = [
+    Route("GET", "/v1/me", SIGNED_IN, NONE, fixed("GET", "/v1/me"), resourceless=True),
+    Route("GET", "/v1/me/patients", frozenset({"patient"}), NONE, fixed("GET", "/v1/me/patients"), resourceless=True),
+    Route("POST", "/v1/patients", CARE_OWN, NONE, new_patient, ok=201, resourceless=True),
+    Route("GET", "/v1/patients/{patient_id}", CARE_OWN, NONE, on_patient("GET")),
+    Route("PATCH", "/v1/patients/{patient_id}", CARE_OWN, NONE, on_patient("PATCH", "", {"address": "某路1号"})),
+    Route("PUT", "/v1/patients/{patient_id}/identity-document", CARE_OWN, NONE, identity_document),
+    Route("POST", "/v1/patients/{patient_id}/identity-verification", frozenset({"consultant", "team_lead"}), NONE,
+          identity_verification),
+    Route("GET", "/v1/patients/{patient_id}/notifications", frozenset({"patient"}), NONE,
+          on_patient("GET", "/notifications")),
+    Route("GET", "/v1/patients/{patient_id}/access-log", frozenset({"patient"}), NONE,
+          on_patient("GET", "/access-log")),
+    Route("GET", "/v1/audit-events", ADMIN, NONE, fixed("GET", "/v1/audit-events?limit=5"), resourceless=True),
+    Route("GET", "/v1/audit-events/fhir", ADMIN, NONE, fixed("GET", "/v1/audit-events/fhir?limit=5"),
+          resourceless=True),
+    Route("GET", "/v1/audit-chain", ADMIN, NONE, fixed("GET", "/v1/audit-chain"), resourceless=True),
+    Route("GET", "/v1/reports/event-counts", frozenset({"manager"}), NONE, fixed("GET", "/v1/reports/event-counts"),
+          resourceless=True),
+    Route("POST", "/v1/staff", ADMIN, NONE, new_staff, ok=201, resourceless=True),
+    Route("GET", "/v1/staff", ADMIN, NONE, fixed("GET", "/v1/staff"), resourceless=True),
+    Route("GET", "/v1/staff/{account_id}", frozenset(STAFF), ADMIN, on_staff("GET")),
+    Route("PATCH", "/v1/staff/{account_id}", ADMIN, ADMIN, on_staff("PATCH", "", {"title": "主治医师"})),
+    # resetting one's own activation is refused by a rule (409), not by access: only "other" is tried
+    Route("POST", "/v1/staff/{account_id}/activation", NONE, ADMIN,
+          lambda w, role, own: None if own and role == "admin" else on_staff("POST", "/activation")(w, role, own),
+          phase=1),
+    Route("DELETE", "/v1/me/patients/{patient_id}", frozenset({"patient"}), NONE, unlink, ok=204, phase=1),
+    Route("DELETE", "/v1/me/consents/{document}", frozenset({"patient"}), NONE,
+          fixed("DELETE", "/v1/me/consents/privacy_notice"), ok=204, phase=1, resourceless=True),
+    Route("POST", "/v1/auth/logout", SIGNED_IN, NONE, fixed("POST", "/v1/auth/logout"), ok=204, phase=2,
+          resourceless=True),
+]
+
+# reachable without a token: (method, path, body, the status the route itself answers)
+PUBLIC = [
+    ("GET", "/healthz", None, 200), ("GET", "/readyz", None, 200), ("GET", "/openapi.json", None, 200),
+    ("GET", "/docs", None, 200), ("GET", "/metrics", None, 200), ("GET", "/v1/privacy-notice", None, 200),
+    ("GET", "/.well-known/jwks.json", None, 200),
+    ("POST", "/v1/auth/otp", {"phone": "13811112222", "purpose": "register"}, 202),
+    ("POST", "/v1/auth/signup", {"phone": "13811113333", "code": "000000", "password": "pale-orchid-19",
+                                 "consent": {"privacy_notice": "2026-11-01", "sensitive_health_data": "2026-11-01"}},
+     422),
+    ("POST", "/v1/auth/login", {"login": "13811114444", "password": "pale-orchid-19"}, 401),
+    ("POST", "/v1/auth/mfa", {"mfa_token": "mfa_nothing.secret", "code": "123456"}, 401),
+    ("POST", "/v1/auth/refresh", {"refresh_token": "ses_nothing.secret"}, 401),
+    ("POST", "/v1/auth/password-reset", {"phone": "13811115555", "code": "000000", "new_password": "pale-orchid-19"},
+     422),
+    ("POST", "/v1/auth/activate", {"username": "nobody.here", "activation_code": "not-a-code-123",
+                                   "password": "pale-orchid-19"}, 401),
+]
+
+
+@dataclass
+class Tally:
+    tried: int = 0
+    allowed: int = 0
+    denied: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def test_every_route_is_in_the_matrix(stack):
+    doc = stack.http.get(stack.url + "/openapi.json").json()
+    declared = {(m.upper(), p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    protected = {key for key, op in declared.items() if op["security"]}
+    public = {key for key, op in declared.items() if not op["security"]}
+    assert protected == {(r.method, r.path) for r in MATRIX}, "a protected route is missing from (or extra in) MATRIX"
+    assert public == {(m, p) for m, p, _, _ in PUBLIC}, "a public route is missing from (or extra in) PUBLIC"
+
+
+def test_the_access_matrix(world):
+    tally = Tally()
+    for phase in (0, 1, 2):
+        for route in (r for r in MATRIX if r.phase == phase):
+            for role in ROLES:
+                for own in (True, False):
+                    if not own and route.resourceless:
+                        continue
+                    request = route.build(world, role, own)
+                    if request is None:
+                        continue  # not applicable (e.g. a manager has no patients of their own)
+                    allowed = role in (route.own if own else route.other)
+                    method, path, body = request
+                    resp = world.api(role).send(method, path, body)
+                    tally.tried += 1
+                    where = f"{route.key} as {role} on {'own' if own else 'other'}'s: {resp.status}"
+                    if allowed:
+                        tally.allowed += 1
+                        if resp.status != route.ok:
+                            tally.failures.append(f"should work, got {where} {resp.body}")
+                    else:
+                        tally.denied += 1
+                        wanted = {401} if role == "anonymous" else {403, 404}
+                        if resp.status not in wanted:
+                            tally.failures.append(f"should be denied, got {where}")
+    print(f"\naccess matrix: {tally.tried} combinations tried over {len(MATRIX)} protected routes × {len(ROLES)} "
+          f"callers × own/other: {tally.allowed} allowed (all must work), {tally.denied} forbidden (all must be "
+          f"denied); {len(tally.failures)} wrong")
+    assert not tally.failures, "\n".join(tally.failures)
+    assert tally.tried >= 200 and tally.allowed >= 30
+
+
+def test_public_routes_need_no_token(stack):
+    for method, path, body, status in PUBLIC:
+        resp = stack.api().send(method, path, body)
+        assert resp.status == status, f"{method} {path}: {resp.status} {resp.body}"
