@@ -20,6 +20,7 @@ import falcon
 from pydantic import BaseModel, ValidationError
 
 from gateway import auth, metrics, rpc
+from gateway.budget import Budget, retry_after
 from gateway.problems import PROBLEM_JSON, HttpProblem, from_remote, render
 from wenzhen import context
 from wenzhen.auth import ORIGIN_IP_KEY, PRINCIPAL_KEY, PURPOSE_KEY, Principal, Role
@@ -235,8 +236,20 @@ def _read_query(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
         raise HttpProblem(422, invalid.detail, slug="validation", errors=invalid.errors) from None
 
 
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",  # answers hold personal data: no shared or browser cache keeps them
+}
+
+
 class RequestContextMiddleware:
-    """Takes or makes the X-Request-ID, echoes it, and writes one JSON access-log line."""
+    """Takes or makes the X-Request-ID, echoes it, authenticates the caller, spends their request budget, sets the
+    security headers and writes one JSON access-log line."""
+
+    def __init__(self) -> None:
+        self.budget = Budget(settings().gateway_requests_per_minute)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -245,8 +258,14 @@ class RequestContextMiddleware:
         req.context.origin_ip = auth.origin_ip(req)
         context.bind(req.context.request_id)
         resp.set_header("X-Request-ID", req.context.request_id)
+        resp.set_headers(SECURITY_HEADERS)
         req.context.principal = auth.ANONYMOUS
         req.context.principal = auth.authenticate(req)  # raises 401 for a bad token
+        principal = req.context.principal
+        wait = self.budget.take(principal.sub if principal.authenticated else f"ip:{req.context.origin_ip}")
+        if wait:
+            raise HttpProblem(429, "Too many requests from this caller; slow down.", slug="too-many-requests",
+                              headers={"Retry-After": retry_after(wait)})
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         started = getattr(req.context, "started", None)

@@ -42,6 +42,7 @@ class Settings:
     rpc_timeout: float = _setting("RPC_TIMEOUT_SECONDS", 5.0)
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576)
     gateway_trusted_proxies: int = _setting("GATEWAY_TRUSTED_PROXIES", 0)
+    gateway_requests_per_minute: int = _setting("GATEWAY_REQUESTS_PER_MINUTE", 600)
     # identity
     access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", 600)
     patient_session_days: int = _setting("PATIENT_SESSION_DAYS", 30)

@@ -5,8 +5,8 @@ from pymongo import ASCENDING, DESCENDING
 
 from services.notify.channels import SmsChannel
 from wenzhen import audit, ids
-from wenzhen.audit import READ, Outcome
-from wenzhen.auth import Caller
+from wenzhen.audit import CREATE, READ, Outcome
+from wenzhen.auth import Caller, current_caller
 from wenzhen.crypto import Keyring
 from wenzhen.errors import NotFound
 from wenzhen.storage import Index, Store, Tx
@@ -34,8 +34,9 @@ OTP_TEXTS = {
 
 
 def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause: str,
-              patient_id: str | None = None) -> dict:
-    """Record an SMS in this transaction; the dispatcher sends it after the commit."""
+              patient_id: str | None = None, caller: Caller | None = None) -> dict:
+    """Record an SMS in this transaction (and, in the audit trail, that it was written); the dispatcher sends it
+    after the commit."""
     notification_id = ids.new_id("ntf")
     doc = {
         "_id": notification_id, "patient_id": patient_id, "channel": "sms", "template": template,
@@ -44,6 +45,8 @@ def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause
            for name, value in (("to", to), ("text", text))},
     }
     tx[NOTIFICATIONS].insert_one(doc)
+    audit.record(tx, caller or current_caller(), CREATE, "create", "Notification", notification_id,
+                 patient_id=patient_id, detail=template)
     return doc
 
 

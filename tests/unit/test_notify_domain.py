@@ -84,9 +84,12 @@ def test_a_patient_reads_their_notifications_newest_first_and_it_is_audited():
     assert [item["text"][:1] for item in items] == ["新", "旧"]
     assert set(items[0]) == {"id", "channel", "template", "text", "status", "created_at"}
     assert "to" not in items[0]  # the number is not shown back
-    (entry,) = store[AUDIT_LOG].docs.values()
+    (entry,) = [d for d in store[AUDIT_LOG].docs.values() if d["action"] == "R"]
     assert (entry["action"], entry["subtype"], entry["entity_type"], entry["patient_id"], entry["outcome"]) == (
         "R", "search", "Notification", "pat_1", "success")
+    # writing each message is on the trail too
+    created = [d for d in store[AUDIT_LOG].docs.values() if d["action"] == "C"]
+    assert len(created) == 3 and {d["entity_type"] for d in created} == {"Notification"}
     assert notify.list_for_patient(store, KEYS, PATIENT, "pat_child") == []  # a relative's: none yet
 
 
@@ -101,5 +104,5 @@ def test_nobody_else_reads_a_patients_notifications(caller):
     queue(store, "pat_1", "甲")
     with pytest.raises(NotFound):
         notify.list_for_patient(store, KEYS, caller, "pat_1")
-    (entry,) = store[AUDIT_LOG].docs.values()
+    (entry,) = [d for d in store[AUDIT_LOG].docs.values() if d["action"] == "R"]
     assert entry["outcome"] == "denied" and entry["patient_id"] == "pat_1"
