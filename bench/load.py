@@ -1,6 +1,7 @@
 """HTTP load generation: ``wrk`` when there is one (as root it is installed from Debian's
 packages), else a threaded ``http.client`` fallback. Both keep their connections alive,
-run for a fixed time and report requests/s, p50, p99 and errors.
+send the workload's bearer token, run for a fixed time and report requests/s, p50, p99
+and errors.
 
 ``BENCH_LOAD_TOOL=python`` forces the fallback (``wrk`` forces wrk).
 """
@@ -15,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import Protocol
@@ -24,14 +25,21 @@ from urllib.parse import urlsplit
 LUA = Path(__file__).resolve().parent / "lua"
 MAX_REQUESTS_PER_CONNECTION = 200_000  # a bound beside the time limit
 PATIENT = '{{"name":"压测患者","sex":"female","birth_date":"1990-03-04","phone":"{phone}"}}'
+# how wrk's Lua scripts get the secrets (the environment, not the command line that `ps` shows)
+TOKEN_ENV = "WENZHEN_BENCH_TOKEN"
+BODY_ENV = "WENZHEN_BENCH_BODY"
 
 
 @dataclass(frozen=True)
 class Workload:
-    """Every request is a GET of ``path``; or, with ``register``, a POST of a new patient there."""
+    """Every request is a GET of ``path``; with ``register``, a POST of a new patient there; with ``login``,
+    a POST of that JSON body there, each from another origin address (``X-Forwarded-For``: the gateway must
+    trust one proxy). ``token``, when given, goes along as ``Authorization: Bearer``."""
 
     path: str = "/"
     register: bool = False
+    token: str | None = field(default=None, repr=False)
+    login: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,12 +80,15 @@ class Wrk:
             script.write_text(wrk_script(workload))
             argv = [self.binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                     "--latency", "-s", str(script), base_url + workload.path, "--", str(next(self._series))]
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True)
+            env = {**os.environ, TOKEN_ENV: workload.token or "", BODY_ENV: workload.login or ""}
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True, env=env)
         return parse_wrk(done.stdout)
 
 
 def wrk_script(workload: Workload) -> str:
-    parts = (["register.lua"] if workload.register else []) + ["report.lua"]
+    """auth.lua (the bearer token), the request writer of a POST workload (GETs use wrk's own), report.lua."""
+    writer = "register.lua" if workload.register else "login.lua" if workload.login else None
+    parts = ["auth.lua", *(["threads.lua", writer] if writer else []), "report.lua"]
     return "\n".join((LUA / part).read_text(encoding="utf-8") for part in parts)
 
 
@@ -100,6 +111,7 @@ class ThreadedClient:
 
     def __init__(self) -> None:
         self._phones = itertools.count(1)
+        self._origins = itertools.count(1)
 
     def run(self, base_url: str, workload: Workload, connections: int, seconds: int) -> LoadResult:
         url = urlsplit(base_url)
@@ -125,10 +137,16 @@ class ThreadedClient:
         return latencies, errors
 
     def _request(self, workload: Workload) -> tuple[str, bytes | None, dict[str, str]]:
-        if not workload.register:
-            return "GET", None, {}
-        body = PATIENT.format(phone=f"15{next(self._phones):09d}").encode()
-        return "POST", body, {"Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {workload.token}"} if workload.token else {}
+        if workload.register:
+            body = PATIENT.format(phone=f"15{next(self._phones):09d}").encode()
+            return "POST", body, {**headers, "Content-Type": "application/json"}
+        if workload.login:
+            n = next(self._origins)
+            origin = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+            return "POST", workload.login.encode(), {**headers, "Content-Type": "application/json",
+                                                     "X-Forwarded-For": origin}
+        return "GET", None, headers
 
 
 def _exchange(conn: HTTPConnection, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> bool:

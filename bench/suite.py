@@ -1,21 +1,22 @@
 """The benchmarks in order, each next to the baseline it is compared with, all in one run
-against one isolated stack (see bench/isolated.py)."""
+against one isolated stack (see bench/isolated.py). The gateway is measured as it is used:
+signed in (bench/callers.py), a patient reading their record, a consultant registering
+patients, and a patient signing in."""
 from __future__ import annotations
 
-import json
 import signal
 import time
-import urllib.request
 from contextlib import closing
 from dataclasses import dataclass
 
-from bench import baselines
+from bench import baselines, callers
 from bench.isolated import HELLO, BenchStack, isolated_stack
 from bench.load import LoadResult, LoadTool, Workload, pick_tool
 from bench.report import Report, say
 from wenzhen.rpc_client import RpcClient
 
 CONNECTIONS = 32  # HTTP connections, and RPC caller threads for the concurrent echo
+LOGIN_CONNECTIONS = 4  # sign-ins hash a password (Argon2id, 19 MiB) each: fewer at a time
 SECONDS = 6  # each measurement
 WARMUP = 2  # before each measurement, not counted
 
@@ -61,12 +62,15 @@ def run_all(stack: BenchStack, http: Http, report: Report) -> None:
     publish_baseline(stack, report)
     echo = echo_baselines(stack, report)
     hello = hello_baseline(stack, http, report)
-    get = gateway_get(stack, http, report)
+    say("signing in the callers: a patient (SMS code from the sink, own record), the first admin, a consultant…")
+    signed_in = callers.sign_in(stack)
+    get = gateway_get(stack, http, report, signed_in)
     report.add("gateway_get_patient_vs_rpc_echo", get / echo, "ratio",
                of=f"gateway_get_patient / rpc_echo_concurrent ({CONNECTIONS} each)")
     report.add("gateway_get_patient_vs_gunicorn_hello", get / hello, "ratio",
                of="gateway_get_patient / gunicorn_hello")
-    gateway_register(stack, http, report)
+    gateway_register(stack, http, report, signed_in)
+    gateway_login(stack, Http(http.tool, LOGIN_CONNECTIONS), report, signed_in)
 
 
 # baselines -------------------------------------------------------------------
@@ -104,30 +108,35 @@ def hello_baseline(stack: BenchStack, http: Http, report: Report) -> float:
 
 
 # the gateway -----------------------------------------------------------------
-def gateway_get(stack: BenchStack, http: Http, report: Report) -> float:
-    say("gateway: GET /v1/patients/{id}…")
-    patient = register_one(stack.gateway_url())
-    r = http.measure(stack.gateway_url(), Workload(f"/v1/patients/{patient['id']}"))
-    add_http(report, "gateway_get_patient", r, http)
+def gateway_get(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers) -> float:
+    say("gateway: GET /v1/patients/{id}, the patient with their bearer token…")
+    r = http.measure(stack.gateway_url(), Workload(f"/v1/patients/{signed_in.patient_id}",
+                                                   token=signed_in.patient_token))
+    add_http(report, "gateway_get_patient", r, http, caller="patient (own record)")
     return r.rps
 
 
-def gateway_register(stack: BenchStack, http: Http, report: Report) -> None:
-    say("gateway: POST /v1/patients (a new phone number each)…")
-    r = http.measure(stack.gateway_url(), Workload("/v1/patients", register=True))
-    add_http(report, "gateway_post_patient", r, http)
+def gateway_register(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers) -> None:
+    say("gateway: POST /v1/patients, a consultant registering patients (a new phone number each)…")
+    r = http.measure(stack.gateway_url(), Workload("/v1/patients", register=True,
+                                                   token=signed_in.consultant_token))
+    add_http(report, "gateway_post_patient", r, http, caller="consultant (on the patient's behalf)")
     report.add("gateway_post_patient_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests)
 
 
-def register_one(base_url: str) -> dict:
-    body = {"name": "压测患者", "sex": "female", "birth_date": "1990-03-04", "phone": "13000000000"}
-    req = urllib.request.Request(base_url + "/v1/patients", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=15) as resp:
-        return json.loads(resp.read())
+def gateway_login(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers) -> None:
+    cfg = stack.settings
+    say(f"gateway: POST /v1/auth/login, the patient ({http.connections} connections, another "
+        "X-Forwarded-For each time)…")
+    r = http.measure(stack.gateway_url(), Workload("/v1/auth/login", login=signed_in.patient_login))
+    add_http(report, "gateway_login", r, http, argon2=f"m={cfg.argon2_memory_kib}KiB,t={cfg.argon2_time_cost},"
+             f"p={cfg.argon2_parallelism}", note="each sign-in verifies an Argon2id hash and opens a session")
 
 
 def add_http(report: Report, bench: str, r: LoadResult, http: Http, **extra: object) -> None:
+    if r.error_rate > 0.01:
+        say(f"{bench}: {r.errors} of {r.requests} requests failed (an error status or a broken connection); "
+            "see the logs: this figure does not measure what it says")
     report.add(bench, r.rps, "req/s", errors=r.errors, **http.extra, **extra)
     report.add(f"{bench}_p50", r.p50_ms, "ms", **http.extra)
     report.add(f"{bench}_p99", r.p99_ms, "ms", **http.extra)

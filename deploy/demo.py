@@ -111,7 +111,7 @@ class Journey:
         if resp.status != expect:
             problem = resp.body if isinstance(resp.body, dict) else {"body": resp.body}
             fields = "; ".join(f"{e['field']}: {e['message']}" for e in problem.get("errors", []))
-            retry = resp.headers.get("Retry-After") or resp.headers.get("retry-after")
+            retry = resp.headers.get("Retry-After")
             raise StepFailed(f"{method} {path} answered {resp.status}, expected {expect}: "
                              f"{problem.get('detail', compact(problem))}" + (f" ({fields})" if fields else "")
                              + (f"; retry after {retry}s" if retry else ""))
@@ -458,7 +458,7 @@ def audit_lines(items: list[dict], names: dict) -> list[str]:
         services = searches.get(entry["origin"].get("request_id"), []) if entry["subtype"] == "search" else []
         where = f"{len(services)} services" if len(services) > 1 else entry["service"]
         out.append(f"{entry['recorded'][11:23]}  {where:<11} {who:<14} {entry['action']} {entry['subtype']:<17} "
-                   f"{entry['entity']['type']:<10} {entry['outcome']:<7}  {entry['origin'].get('request_id') or ''}")
+                   f"{entry['entity']['type']:<12} {entry['outcome']:<7}  {entry['origin'].get('request_id') or ''}")
     return out or ["(empty)"]
 
 

@@ -1,16 +1,10 @@
--- POST /v1/patients with a fresh mainland mobile number on every request.
+-- POST /v1/patients with a fresh mainland mobile number on every request (a consultant registering
+-- patients on their behalf: no relationship). Needs threads.lua (thread_no) and auth.lua (the token).
 -- Number: "13" .. series (2 digits, one per wrk run, from argv) .. thread (1) .. counter (6).
-local threads = 0
-
-function setup(thread)
-  thread:set("thread_no", threads)
-  threads = threads + 1
-end
-
 function init(args)
   series = tonumber(args[1] or "0")
   sent = 0
-  headers = {["Content-Type"] = "application/json"}
+  headers = {["Content-Type"] = "application/json", ["Authorization"] = wrk.headers["Authorization"]}
 end
 
 function request()
