@@ -39,6 +39,11 @@ def groups_for(process: str) -> list[str]:
     return [name for name, variables in SECRET_GROUPS.items() if granted >= set(variables)]
 
 
+def connections_for(process: str) -> list[str]:
+    """The gateway and the topology job talk to the broker only; services to the broker and their database."""
+    return ["broker"] if process in ("gateway", "topology") else ["broker", "database"]
+
+
 class _Dumper(yaml.SafeDumper):
     def ignore_aliases(self, data) -> bool:  # readable files: no &id001 anchors
         return True
@@ -51,14 +56,17 @@ def _yaml(*documents: dict, header: str = "") -> str:
 
 # compose ------------------------------------------------------------------------------------------------------------
 def compose() -> str:
-    connections = {"AMQP_URI": "amqp://guest:guest@rabbitmq:5672/", "MONGO_URI": "mongodb://mongo:27017/?replicaSet=rs0",
-                   "WENZHEN_DB_PREFIX": "wenzhen_"}
+    urls = {"broker": {"AMQP_URI": "amqp://guest:guest@rabbitmq:5672/"},
+            "database": {"MONGO_URI": "mongodb://mongo:27017/?replicaSet=rs0", "WENZHEN_DB_PREFIX": "wenzhen_"}}
+
+    def connections(name: str) -> dict:
+        return {k: v for kind in connections_for(name) for k, v in urls[kind].items()}
     build = {"context": "..", "dockerfile": "deploy/Dockerfile"}
     after_topology = {"topology": {"condition": "service_completed_successfully"},
                       "mongo": {"condition": "service_healthy"}}
 
     def process(name: str, command: list[str], **extra) -> dict:
-        entry = {"image": "wenzhen:latest", "build": build, "command": command, "environment": dict(connections),
+        entry = {"image": "wenzhen:latest", "build": build, "command": command, "environment": connections(name),
                  "restart": "unless-stopped", "depends_on": after_topology, **extra}
         files = [f"secrets/{group}.env" for group in groups_for(name)]
         if files:
@@ -76,7 +84,8 @@ def compose() -> str:
                                            "? 0 : 1)"],
                                   "interval": "5s", "retries": 30},
                   "volumes": ["mongo-data:/data/db"]},
-        "topology": {"image": "wenzhen:latest", "build": build, "command": TOPOLOGY, "environment": dict(connections),
+        "topology": {"image": "wenzhen:latest", "build": build, "command": TOPOLOGY,
+                     "environment": connections("topology"),
                      "depends_on": {"rabbitmq": {"condition": "service_healthy"}}},
     }
     for name in SERVICES:
@@ -92,7 +101,8 @@ def compose() -> str:
 
 # kubernetes ---------------------------------------------------------------------------------------------------------
 def _container(name: str, command: list[str]) -> dict:
-    env_from = [{"configMapRef": {"name": "wenzhen-config"}}, {"secretRef": {"name": "wenzhen-connections"}}]
+    env_from = [{"configMapRef": {"name": "wenzhen-config"}}]
+    env_from += [{"secretRef": {"name": f"wenzhen-{kind}"}} for kind in connections_for(name)]
     env_from += [{"secretRef": {"name": f"wenzhen-{group}"}} for group in groups_for(name)]
     return {
         "name": name, "image": IMAGE, "command": command, "envFrom": env_from,
@@ -163,15 +173,16 @@ def k8s_secret_example() -> str:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "wenzhen"},
                 "type": "Opaque", "stringData": data}
 
-    docs = [secret("wenzhen-connections", {"AMQP_URI": "amqp://USER:PASSWORD@rabbitmq.wenzhen.svc:5672/%2F",
-                                           "MONGO_URI": "mongodb://USER:PASSWORD@mongo-0.mongo.wenzhen.svc:27017/"
-                                                        "?replicaSet=rs0"})]
+    docs = [secret("wenzhen-broker", {"AMQP_URI": "amqp://USER:PASSWORD@rabbitmq.wenzhen.svc:5672/%2F"}),
+            secret("wenzhen-database", {"MONGO_URI": "mongodb://USER:PASSWORD@mongo-0.mongo.wenzhen.svc:27017/"
+                                                     "?replicaSet=rs0"})]
     docs += [secret(f"wenzhen-{group}", {v: placeholders[v] for v in variables})
              for group, variables in SECRET_GROUPS.items()]
     return _yaml(*docs, header="# An example only: create the real secrets out of band (`python -m deploy.manifests "
-                               "secrets DIR` makes fresh keys); never commit them.\n# wenzhen-data-keys: every "
-                               "service; wenzhen-token-signing: identity only; wenzhen-token-verifying: the gateway "
-                               "only.\n")
+                               "secrets DIR` makes fresh keys); never commit them.\n# wenzhen-broker: every "
+                               "process; wenzhen-database and wenzhen-data-keys: every service; wenzhen-token-signing: "
+                               "identity only; wenzhen-token-verifying: the gateway only.\n# In production give each "
+                               "service its own broker and database user (see docs/security.md).\n")
 
 
 def rabbitmq_definitions() -> str:

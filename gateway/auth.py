@@ -5,7 +5,8 @@
   is present but bad is a 401 even on a public route — a client should know.
 * A token of a session that was revoked (logout, reused refresh token, disabled
   account) is refused too: the gateway follows identity's ``session_revoked``
-  events (see :mod:`gateway.revocations`).
+  events (see :mod:`gateway.revocations`). Until a worker has caught up with
+  them (at start, after a broker reconnect) it answers 503: it fails closed.
 * The origin is the peer address, or with ``GATEWAY_TRUSTED_PROXIES=n`` the
   n-th address from the right of ``X-Forwarded-For`` (only what trusted proxies
   wrote is believed).
@@ -49,7 +50,11 @@ def authenticate(req: falcon.Request) -> Principal:
         principal = verifier().principal(token.strip())
     except InvalidToken as exc:
         raise unauthorized(f"The access token was refused: {exc}.") from None
-    if revocations().is_revoked(principal.sid):
+    tracker = revocations()
+    if not tracker.caught_up.is_set():
+        raise HttpProblem(503, "The gateway is still loading which sessions have ended; retry in a moment.",
+                          slug="starting", headers={"Retry-After": "2"})
+    if tracker.is_revoked(principal.sid):
         raise unauthorized("The session of this access token has ended; sign in again.")
     return principal
 

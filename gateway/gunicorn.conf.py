@@ -27,10 +27,15 @@ control_socket_disable = True
 
 
 def post_worker_init(worker):
-    """Connect the worker's RPC client before it takes its first request."""
+    """Connect the worker's RPC client and load the ended sessions before it takes its first request (a worker
+    that could not refuses tokens with 503 until it has)."""
     from gateway import rpc
+    from gateway.auth import verifier
+    from gateway.revocations import revocations
 
+    verifier()  # no public keys, no start: fail here, not at the first request
     rpc.client().wait_connected(5)
+    revocations().caught_up.wait(10)
 
 
 # Prometheus multi-process mode: every worker writes its samples here (see gateway/metrics.py).

@@ -55,10 +55,14 @@ class Revocations:
             until = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00")).timestamp()
             self.revoke(data["session_id"], until)
 
-    def catch_up(self, rpc_client, attempts: int = 30) -> None:
-        """Load the sessions revoked within the last token lifetime (retrying while identity is starting)."""
+    def catch_up(self, rpc_client, attempts: int | None = None) -> None:
+        """Load the sessions revoked within the last token lifetime, retrying (with a capped backoff) until
+        identity answers. Until then the gateway refuses tokens with 503 (see gateway.auth): it cannot tell a
+        live session from an ended one."""
+        self.caught_up.clear()
         since = datetime.now(UTC) - timedelta(seconds=self.token_ttl + LEEWAY_SECONDS)
-        for attempt in range(attempts):
+        attempt = 0
+        while attempts is None or attempt < attempts:
             try:
                 for item in rpc_client.call("identity", "revoked_sessions", to_utc_iso(since), timeout=5):
                     revoked = datetime.fromisoformat(item["revoked_at"].replace("Z", "+00:00")).timestamp()
@@ -66,10 +70,11 @@ class Revocations:
                 self.caught_up.set()
                 return
             except Exception as exc:  # noqa: BLE001 - identity starting, its database not ready: retry
-                log.warning("revoked sessions not loaded yet (%s); retrying", type(exc).__name__)
-                time.sleep(min(2.0, 0.2 * (attempt + 1)))
-        log.error("revoked sessions could not be loaded; tokens of sessions ended earlier stay valid until they "
-                  "expire")
+                attempt += 1
+                log.warning("ended sessions not loaded yet (%s); tokens are refused until they are",
+                            type(exc).__name__)
+                time.sleep(min(5.0, 0.2 * attempt))
+        log.error("ended sessions could not be loaded after %d attempts", attempt)
 
 
 _revocations: Revocations | None = None

@@ -12,7 +12,9 @@ Each service keeps the trail of the data it holds, in its own database
   the same transaction. Without the key nobody can re-hash an altered chain.
 * :func:`verify` walks the chain and reports the first broken link: an altered
   entry (hash), a deleted one (``seq`` gap or ``prev`` mismatch), or a cut tail
-  (the head records more than is there). ``python -m wenzhen.audit verify``.
+  (the head records more than is there), and — against the newest checkpoint the
+  sealer published as an ``audit_chain_sealed`` event, kept outside this database —
+  a chain cut back with its head rewound. ``python -m wenzhen.audit verify``.
 * :func:`search` serves the admins' query and the patient's "who looked at my
   record"; :func:`to_fhir` shapes an entry as a FHIR R4 AuditEvent.
 
@@ -38,7 +40,9 @@ from pymongo.database import Database
 
 from wenzhen import ids
 from wenzhen.auth import Caller
+from wenzhen.config import SERVICES
 from wenzhen.crypto import KeyringError
+from wenzhen.events import EventData
 from wenzhen.lease import LeasedLoop
 from wenzhen.storage import AUDIT_HEAD, AUDIT_LOG, Store, Tx
 from wenzhen.timez import as_utc, to_local_iso, to_utc_iso, utcnow
@@ -122,24 +126,51 @@ class ChainMoved(Exception):
     """Another sealer advanced the chain first; this round is abandoned (nothing was written)."""
 
 
+CHECKPOINT_TYPE = "audit_chain_sealed"
+
+
+class AuditChainSealed(EventData):
+    """A checkpoint of a service's audit chain: its head at that moment. Published so that the head is kept
+    outside the service's database (reports archives it; a hospital's security system can subscribe), which lets
+    ``verify`` notice a chain cut back and rewound by someone who can write that database."""
+
+    seq: int = Field(description="The last sealed entry")
+    hash: str = Field(description="Its chain hash (HMAC-SHA256, hex)")
+
+
+# one event type per service: the checkpoint comes from the service whose chain it is
+CHECKPOINTS: dict[str, type[AuditChainSealed]] = {
+    name: type(f"AuditChainSealed_{name}", (AuditChainSealed,), {"source": name, "type": CHECKPOINT_TYPE,
+                                                                 "__module__": __name__})
+    for name in SERVICES
+}
+
+
 class Sealer(LeasedLoop):
-    """Chains unsealed entries, in batches, each batch in one transaction with the head."""
+    """Chains unsealed entries, in batches, each batch in one transaction with the head; publishes a checkpoint of
+    the head at most every ``checkpoint_seconds``."""
 
     lease_name = "audit-sealer"
 
-    def __init__(self, store: Store, key: bytes, *, lease_seconds: float = 10.0, poll_interval: float = 0.5):
+    def __init__(self, store: Store, key: bytes, *, lease_seconds: float = 10.0, poll_interval: float = 0.5,
+                 checkpoint_seconds: float = 10.0):
         super().__init__(store.db, lease_seconds=lease_seconds, poll_interval=poll_interval, retry_max=30.0)
         self.store = store
         self.key = key
+        self.checkpoint_seconds = checkpoint_seconds
 
     def round(self) -> int:
-        return seal(self.store, self.key)
+        return seal(self.store, self.key, checkpoint_seconds=self.checkpoint_seconds)
 
 
-def seal(store: Store, key: bytes, limit: int = SEAL_BATCH) -> int:
-    """Seal up to ``limit`` entries; returns how many."""
+def seal(store: Store, key: bytes, limit: int = SEAL_BATCH, checkpoint_seconds: float | None = None) -> int:
+    """Seal up to ``limit`` entries (returns how many) and, when one is due, publish a checkpoint of the head."""
     batch = list(store[AUDIT_LOG].find({"sealed": False}).sort("_id", ASCENDING).limit(limit))
-    if not batch:
+    head = store[AUDIT_HEAD].find_one({"_id": HEAD_ID}) or {"seq": 0, "hash": GENESIS}
+    due = checkpoint_seconds is not None and head.get("checkpoint_seq") != head["seq"] and (
+        not head.get("checkpoint_at") or (utcnow() - as_utc(head["checkpoint_at"])).total_seconds()
+        >= checkpoint_seconds)
+    if not batch and not due:
         return 0
 
     def body(tx: Tx) -> int:
@@ -153,8 +184,13 @@ def seal(store: Store, key: bytes, limit: int = SEAL_BATCH) -> int:
             if done.matched_count != 1:
                 raise ChainMoved(entry["_id"])
             prev = digest
-        tx[AUDIT_HEAD].update_one({"_id": HEAD_ID, "seq": head["seq"]},
-                                  {"$set": {"seq": seq, "hash": prev, "sealed_at": utcnow()}}, upsert=True)
+        changes = {"seq": seq, "hash": prev}
+        if batch:
+            changes["sealed_at"] = utcnow()
+        if due and seq:
+            tx.emit(CHECKPOINTS[store.name](seq=seq, hash=prev), subject=f"audit-chain-{store.name}")
+            changes.update(checkpoint_seq=seq, checkpoint_at=utcnow())
+        tx[AUDIT_HEAD].update_one({"_id": HEAD_ID, "seq": head["seq"]}, {"$set": changes}, upsert=True)
         return len(batch)
 
     return store.transact(body)
@@ -179,8 +215,9 @@ class Verdict(BaseModel):
         return f"{self.service}: BROKEN at seq {self.broken_at}{entry}: {self.reason}{tail}"
 
 
-def verify(db: Database, key: bytes, service: str) -> Verdict:
-    """Walk the chain in ``seq`` order; stop at the first broken link."""
+def verify(db: Database, key: bytes, service: str, checkpoint: Mapping | None = None) -> Verdict:
+    """Walk the chain in ``seq`` order; stop at the first broken link. ``checkpoint`` (``{"seq", "hash"}``, the
+    newest published one, kept outside this database) catches a chain cut back with its head rewound."""
     head = db[AUDIT_HEAD].find_one({"_id": HEAD_ID}) or {"seq": 0, "hash": GENESIS}
     unsealed = db[AUDIT_LOG].count_documents({"sealed": False})
     oldest = db[AUDIT_LOG].find_one({"sealed": False}, sort=[("_id", ASCENDING)])
@@ -191,6 +228,7 @@ def verify(db: Database, key: bytes, service: str) -> Verdict:
         return Verdict(**verdict, entries=checked, intact=False, broken_at=seq, broken_entry=entry, reason=reason)
 
     expected, prev = 1, GENESIS
+    at_checkpoint = None
     # up to the head read above: what the sealer adds meanwhile is for the next check
     for entry in db[AUDIT_LOG].find({"seq": {"$lte": head["seq"]}}).sort("seq", ASCENDING):
         if entry["seq"] != expected:
@@ -202,6 +240,8 @@ def verify(db: Database, key: bytes, service: str) -> Verdict:
         if not hmac.compare_digest(entry.get("hash", ""), link_hash(key, entry, expected, prev)):
             return broken(expected, entry["_id"], "its content was altered (hash mismatch)", expected - 1)
         prev = entry["hash"]
+        if checkpoint and entry["seq"] == checkpoint["seq"]:
+            at_checkpoint = entry
         expected += 1
     last = expected - 1
     if last < head["seq"]:
@@ -209,6 +249,13 @@ def verify(db: Database, key: bytes, service: str) -> Verdict:
                                       f"{head['seq']})", last)
     if prev != head["hash"]:
         return broken(head["seq"], None, "the chain head does not match the last entry", last)
+    if checkpoint and checkpoint["seq"] > last:
+        return broken(last + 1, None, f"entries {last + 1}..{checkpoint['seq']} are missing: a published checkpoint "
+                                      f"records seq {checkpoint['seq']} (the chain was cut back and its head "
+                                      "rewound)", last)
+    if at_checkpoint is not None and at_checkpoint["hash"] != checkpoint["hash"]:
+        return broken(checkpoint["seq"], at_checkpoint["_id"], "differs from its published checkpoint (the chain "
+                                                               "was rewritten)", last)
     return Verdict(**verdict, entries=last, intact=True)
 
 
@@ -335,6 +382,17 @@ def to_fhir(item: dict) -> dict:
     return event
 
 
+def latest_checkpoints(event_log_db: Database) -> dict[str, dict]:
+    """The newest published checkpoint of each service's chain, from reports' event log."""
+    found = {}
+    for name in SERVICES:
+        doc = event_log_db["event_log"].find_one({"source": name, "type": CHECKPOINT_TYPE},
+                                                 sort=[("envelope.data.seq", DESCENDING)])
+        if doc:
+            found[name] = {"seq": doc["envelope"]["data"]["seq"], "hash": doc["envelope"]["data"]["hash"]}
+    return found
+
+
 def merge(pages: list[list[dict]], limit: int) -> list[dict]:
     """Several services' newest-first pages as one newest-first page (ids sort by time)."""
     return sorted((item for page in pages for item in page), key=lambda item: item["id"], reverse=True)[:limit]
@@ -350,12 +408,16 @@ def main(argv: list[str] | None = None) -> int:
     check = sub.add_parser("verify", help="walk every service's chain and report the first broken link")
     check.add_argument("--service", choices=SERVICES, action="append", help="only this service (repeatable)")
     check.add_argument("--json", action="store_true", help="one JSON object per service")
+    check.add_argument("--no-checkpoints", action="store_true", help="do not compare with the checkpoints reports "
+                                                                       "archived")
     args = parser.parse_args(argv)
 
     cfg = settings()
     key = key_from_env()
     mongo = client(cfg.mongo_uri)
-    verdicts = [verify(mongo[cfg.database_name(name)], key, name) for name in (args.service or SERVICES)]
+    anchors = {} if args.no_checkpoints else latest_checkpoints(mongo[cfg.database_name("reports")])
+    verdicts = [verify(mongo[cfg.database_name(name)], key, name, anchors.get(name))
+                for name in (args.service or SERVICES)]
     for verdict in verdicts:
         print(verdict.model_dump_json() if args.json else verdict.line())
         if verdict.oldest_unsealed_seconds and verdict.oldest_unsealed_seconds > 60:

@@ -34,6 +34,7 @@ class Settings:
     outbox_retry_max: float = _setting("OUTBOX_RETRY_MAX_SECONDS", 30.0)
     handler_max_attempts: int = _setting("HANDLER_MAX_ATTEMPTS", 5)
     handler_retry_base: float = _setting("HANDLER_RETRY_BASE_SECONDS", 0.2)
+    audit_checkpoint_seconds: float = _setting("AUDIT_CHECKPOINT_SECONDS", 10.0)
     # gateway
     gateway_host: str = _setting("GATEWAY_HOST", "127.0.0.1")
     gateway_port: int = _setting("GATEWAY_PORT", 8000)

@@ -23,6 +23,7 @@ from nameko.rpc import rpc as nameko_rpc
 from wenzhen import audit, context
 from wenzhen.auth import PRINCIPAL_KEY, Caller, Principal, Role, bind_caller
 from wenzhen.config import settings
+from wenzhen.crypto import keyring
 from wenzhen.errors import Forbidden, ServiceError, validated
 from wenzhen.outbox import Relay
 from wenzhen.storage import Store, client, ensure_indexes
@@ -64,13 +65,19 @@ class StoreProvider(DependencyProvider):
     def setup(self) -> None:
         cfg = settings()
         service = self.container.service_name
-        self.db = client(cfg.mongo_uri)[cfg.database_name(service)]
         cls = self.container.service_cls
+        # keys missing or malformed: refuse to start now rather than fail every call that needs them later
+        keyring()
+        audit.audit_key()
+        for check in cls.startup_checks:
+            check()
+        self.db = client(cfg.mongo_uri)[cfg.database_name(service)]
         ensure_indexes(self.db, list(cls.indexes), retired=list(cls.retired_indexes))
         self.relay = Relay(self.db, service, cfg)
         self.store = Store(self.db, on_commit=self.relay.wake, name=service)
         self.sealer = audit.Sealer(self.store, audit.audit_key(), lease_seconds=cfg.outbox_lease_seconds,
-                                   poll_interval=cfg.outbox_poll_interval)
+                                   poll_interval=cfg.outbox_poll_interval,
+                                   checkpoint_seconds=cfg.audit_checkpoint_seconds)
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self.relay.run, identifier="outbox-relay")
@@ -124,6 +131,7 @@ class ServiceBase:
     name: str
     indexes: list = []
     retired_indexes: list = []  # (collection, index name) pairs dropped at start when present
+    startup_checks: tuple = ()  # callables that raise when the service cannot work (e.g. a missing key)
 
     store = StoreProvider()
     caller = RequestContext()
@@ -155,10 +163,11 @@ class ServiceBase:
         return audit.search(self.store.db, wanted, self.name)
 
     @rpc
-    def audit_verify(self) -> dict:
-        """Walk this service's audit chain (admins)."""
+    def audit_verify(self, checkpoints: dict | None = None) -> dict:
+        """Walk this service's audit chain (admins); ``checkpoints`` (service -> the newest published checkpoint)
+        come from outside this database."""
         if not self.caller.principal.has_role(Role.admin):
             raise Forbidden("Only admins verify the audit trail.")
-        verdict = audit.verify(self.store.db, audit.audit_key(), self.name)
+        verdict = audit.verify(self.store.db, audit.audit_key(), self.name, (checkpoints or {}).get(self.name))
         audit.record(self.store, self.caller, audit.EXECUTE, "verify", "AuditEvent", None)
         return verdict.model_dump(mode="json")

@@ -84,9 +84,11 @@ def search_audit_fhir(call: Call) -> Reply:
 @api.route("GET", "/v1/audit-chain", summary="Check every service's audit chain", tags=TAGS, allow=ADMIN,
            response=list[Verdict])
 def verify_chains(call: Call) -> list:
-    """Walks each hash chain and reports the first broken link (an altered, deleted or cut-off entry). The same
-    check runs offline as `make audit-verify`."""
-    verdicts, failed = call.rpc_each(SERVICES, "audit_verify")
+    """Walks each hash chain and reports the first broken link (an altered, deleted or cut-off entry), also against
+    the newest checkpoint each service published (kept by reports, outside the service's database). The same check
+    runs offline as `make audit-verify`."""
+    checkpoints = call.rpc("reports", "audit_checkpoints")
+    verdicts, failed = call.rpc_each(SERVICES, "audit_verify", checkpoints)
     missing = [Verdict(service=name, entries=0, head_seq=0, intact=False, reason="did not answer").model_dump()
                for name in failed]
     return [verdicts[name] for name in SERVICES if name in verdicts] + missing

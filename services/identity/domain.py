@@ -303,12 +303,14 @@ def login(idn: Identity, caller: Caller, request: Login) -> Tokens | MfaChalleng
         audit.record(idn.store, caller, EXECUTE, "login", "Account", account["_id"], outcome=Outcome.denied,
                      detail="disabled")
         raise Unauthorized("This account is disabled; contact the hospital's administrator.")
-    idn.store[LOGIN_FAILURES].delete_one({"_id": index})
     if idn.passwords.needs_rehash(account["password"]):
         idn.store[ACCOUNTS].update_one({"_id": account["_id"]},
                                        {"$set": {"password": idn.passwords.hash(request.password)}})
     if account["kind"] == "patient":
+        idn.store[LOGIN_FAILURES].delete_one({"_id": index})
         return idn.store.transact(lambda tx: _signed_in(tx, idn, account, caller, amr=("pwd",)))
+    # staff: failures are forgiven only after the second factor too, or a known password would let
+    # anyone guess TOTP codes without ever being locked
     return _challenge(idn, account, enrol=account["status"] == "pending_mfa")
 
 
@@ -323,6 +325,8 @@ def verify_mfa(idn: Identity, caller: Caller, request: MfaVerify) -> Tokens:
     if challenge is None:
         raise Unauthorized("This sign-in has expired; please start again.")
     account = idn.store[ACCOUNTS].find_one({"_id": challenge["account_id"]})
+    if account is None or account["status"] not in ("active", "pending_mfa"):
+        raise Unauthorized("This account is disabled; contact the hospital's administrator.")
     _refuse_if_locked(idn, account["login_index"], now)
     enrol = challenge["enrol"]
     sealed = account["totp"]["pending" if enrol else "secret"]
@@ -654,8 +658,11 @@ def _staff_view(idn: Identity, doc: dict) -> StaffAccount:
         mfa_enrolled=bool(doc.get("totp", {}).get("enrolled")), created_at=to_local_iso(doc["created_at"]))
 
 
-def staff_directory(idn: Identity, account_ids: list[str]) -> dict[str, dict]:
-    """Role, title and name of staff accounts, for showing a patient who looked at their record."""
+def staff_directory(idn: Identity, caller: Caller, account_ids: list[str]) -> dict[str, dict]:
+    """Role, title and name of staff accounts, for showing a patient who looked at their record (signed-in
+    people only: staff names are what a hospital shows its patients anyway, but not to anybody)."""
+    if caller.principal.kind != "user":
+        raise Forbidden("Sign in to see who staff members are.")
     docs = idn.store[ACCOUNTS].find({"_id": {"$in": account_ids[:200]}, "kind": "staff"})
     return {doc["_id"]: {"role": doc["role"], "title": doc.get("title"), "department": doc.get("department"),
                          "name": idn.keys.decrypt(doc["name"], field="name", record=doc["_id"])} for doc in docs}

@@ -54,6 +54,7 @@ def _dump(value):
 class IdentityService(ServiceBase):
     name = "identity"
     indexes = domain.INDEXES
+    startup_checks = (lambda: _signer(), lambda: _passwords())
 
     intake = ServiceRpc("intake")
 
@@ -148,7 +149,7 @@ class IdentityService(ServiceBase):
 
     @rpc
     def staff_directory(self, account_ids: list[str]) -> dict:
-        return domain.staff_directory(self.identity, account_ids)
+        return domain.staff_directory(self.identity, self.caller, account_ids)
 
     # for other services ---------------------------------------------------------------------------------
     @rpc

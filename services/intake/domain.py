@@ -6,7 +6,7 @@ recorded in the audit trail; a refused read looks exactly like a missing record
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -29,11 +29,12 @@ from services.intake.schemas import (
     PatientRegistration,
     Relationship,
 )
-from wenzhen import audit, ids
+from wenzhen import audit, ids, ratelimit
 from wenzhen.audit import CREATE, DELETE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role
 from wenzhen.crypto import Keyring
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
+from wenzhen.ratelimit import Limit
 from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import hospital_zone, to_local_iso, utcnow
 
@@ -44,9 +45,13 @@ INDEXES = [
     Index(PATIENTS, [("phone_index", ASCENDING)], name="by_phone"),  # relatives may share a number
     Index(PATIENTS, [("document_index", ASCENDING)], unique=True, name="unique_document", options={"sparse": True}),
     *access.INDEXES,
+    *ratelimit.INDEXES,
 ]
 RETIRED_INDEXES = [(PATIENTS, "unique_phone")]  # phones were unique before relatives could be registered
 
+# a patient account registers itself and a few relatives, not a crowd (each record costs a welcome SMS)
+RECORDS_PER_ACCOUNT_DAY = Limit("records-account-1d", 10, timedelta(days=1),
+                                "This account registered many records today; ask the hospital's desk for more.")
 REGISTRARS = (Role.consultant, Role.team_lead)  # staff who register patients on their behalf
 VERIFIERS = (Role.consultant, Role.team_lead, Role.doctor)  # staff who attest an identity document
 
@@ -90,6 +95,8 @@ def register_patient(store: Store, keys: Keyring, caller: Caller, registration: 
     else:
         raise Forbidden("Patients register themselves and their relatives; consultants register on their behalf.")
 
+    if principal.has_role(Role.patient):
+        ratelimit.hit(store, RECORDS_PER_ACCOUNT_DAY, principal.sub)
     patient_id = ids.new_id("pat")
     doc = {
         "_id": patient_id,
@@ -103,7 +110,8 @@ def register_patient(store: Store, keys: Keyring, caller: Caller, registration: 
 
     def body(tx: Tx) -> None:
         tx[PATIENTS].insert_one(doc)
-        tx.emit(PatientRegistered(patient_id=patient_id, sex=doc["sex"], birth_year=registration.birth_date.year),
+        tx.emit(PatientRegistered(patient_id=patient_id, sex=doc["sex"], birth_year=registration.birth_date.year,
+                                  relationship=registration.relationship.value if registration.relationship else None),
                 subject=patient_id)
         if principal.has_role(Role.patient):
             _link(tx, principal.sub, patient_id, registration.relationship)

@@ -22,6 +22,8 @@ class PatientRegistered(EventData):
     patient_id: str
     sex: str = Field(description="FHIR administrative gender")
     birth_year: int = Field(description="Year of birth (for age-band statistics; no full date)")
+    relationship: str | None = Field(default=None, description="Who registered it: `self` (the patient's own "
+                                     "account), a relationship (a relative's account), or absent (staff)")
 
 
 class PatientLinkCreated(EventData):

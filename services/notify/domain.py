@@ -50,6 +50,12 @@ def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause
     return doc
 
 
+def deserves_welcome(event) -> bool:
+    """A patient who registered themself, or whom staff registered (the number came from the patient), gets a
+    welcome SMS; a relative's record does not: its number was typed by someone else and never confirmed."""
+    return event.relationship in (None, "self")
+
+
 def queue_welcome(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
     return queue_sms(tx, keys, to=contact["phone"], text=WELCOME_TEXT.format(name=contact["name"]),
                      template="welcome", cause=event_id, patient_id=patient_id)

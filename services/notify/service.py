@@ -62,6 +62,8 @@ class NotifyService(ServiceBase):
 
     @consumes("intake", "patient_registered")
     def welcome_patient(self, tx: Tx, event: PatientRegistered, envelope: Envelope) -> None:
+        if not domain.deserves_welcome(event):
+            return
         contact = call(self.intake.get_contact, event.patient_id)
         domain.queue_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
 

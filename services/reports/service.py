@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING
 
+from wenzhen.audit import latest_checkpoints
 from wenzhen.auth import Role
 from wenzhen.config import SERVICES
 from wenzhen.consumer import consumes
@@ -43,6 +44,14 @@ class ReportsService(ServiceBase):
         pipeline = [{"$group": {"_id": {"source": "$source", "type": "$type"}, "count": {"$sum": 1}}}]
         return {f"{row['_id']['source']}.{row['_id']['type']}": row["count"]
                 for row in self.store[EVENT_LOG].aggregate(pipeline)}
+
+
+    @rpc
+    def audit_checkpoints(self) -> dict:
+        """The newest published checkpoint of each service's audit chain (admins check the chains against them)."""
+        if not self.caller.principal.has_role(Role.admin):
+            raise Forbidden("Only admins verify the audit trail.")
+        return latest_checkpoints(self.store.db)
 
 
 for _source in SERVICES:

@@ -209,6 +209,7 @@ def stack(amqp_uri, tmp_path_factory):
         "LOG_LEVEL": "INFO",
         "GATEWAY_TRUSTED_PROXIES": "1",  # tests speak from many origins (X-Forwarded-For)
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
+        "AUDIT_CHECKPOINT_SECONDS": "1",
         "OTP_RESEND_SECONDS": "3",  # one code per number per 3 s instead of a minute, so tests need not wait
     }
     external_mongo = os.environ.get("MONGO_URI")

@@ -203,3 +203,25 @@ def test_staff_sign_in_again_needs_a_fresh_code(stack):
     extra = doctor.extra
     again = sign_in_staff(stack.api(), extra["username"], extra["password"], extra["totp_secret"], extra["last_step"])
     assert again.tokens["role"] == "doctor" and again.extra["last_step"] > extra["last_step"]
+
+
+def test_a_known_staff_password_does_not_allow_guessing_totp_codes(stack):
+    doctor = stack.staff("doctor")
+    extra, api = doctor.extra, stack.api()
+    code, _ = totp_code(extra["totp_secret"])
+    wrong = f"{(int(code) + 500_000) % 10**6:06d}"
+    for _ in range(stack.cfg.login_max_failures):
+        challenge = api.post("/v1/auth/login", {"login": extra["username"], "password": extra["password"]})
+        assert api.send("POST", "/v1/auth/mfa", {"mfa_token": challenge["mfa_token"], "code": wrong}).status == 401
+    locked = api.send("POST", "/v1/auth/login", {"login": extra["username"], "password": extra["password"]})
+    assert locked.status == 429
+
+
+def test_an_account_disabled_between_password_and_code_gets_no_session(stack):
+    consultant = stack.staff("consultant")
+    extra, api = consultant.extra, stack.api()
+    challenge = api.post("/v1/auth/login", {"login": extra["username"], "password": extra["password"]})
+    stack.admin().as_user.call("PATCH", f"/v1/staff/{consultant.account_id}", {"status": "disabled"})
+    code, _ = totp_code(extra["totp_secret"], not_step=extra["last_step"])
+    resp = api.send("POST", "/v1/auth/mfa", {"mfa_token": challenge["mfa_token"], "code": code})
+    assert resp.status == 401 and "disabled" in resp.body["detail"]

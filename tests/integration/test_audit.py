@@ -160,6 +160,34 @@ def test_a_cut_off_tail_is_reported(stack, people):
     assert audit_cli(stack, "--service", "pharmacy").returncode == 0
 
 
+def test_a_tail_cut_with_its_head_rewound_is_caught_by_the_published_checkpoint(stack, people):
+    """Someone who can write pharmacy's database deletes its newest entry and rewinds the head to the one before:
+    the chain alone looks whole, but the checkpoint pharmacy published (kept by reports) says otherwise."""
+    stack.admin().as_user.get("/v1/audit-events?limit=1")
+    wait_sealed(stack, "pharmacy")
+    db = stack.db("pharmacy")
+    head = db["audit_head"].find_one({"_id": "chain"})
+    wait_until(lambda: stack.db("reports")["event_log"].find_one(
+        {"source": "pharmacy", "type": "audit_chain_sealed", "envelope.data.seq": head["seq"]}),
+        what="pharmacy's checkpoint of its current head")
+    last = db["audit_log"].find_one({"seq": head["seq"]})
+    before = db["audit_log"].find_one({"seq": head["seq"] - 1})
+    try:
+        db["audit_log"].delete_one({"_id": last["_id"]})
+        db["audit_head"].update_one({"_id": "chain"}, {"$set": {"seq": before["seq"], "hash": before["hash"]}})
+        assert audit_cli(stack, "--service", "pharmacy", "--no-checkpoints").returncode == 0  # the chain alone
+        out = audit_cli(stack, "--service", "pharmacy")
+        assert out.returncode == 1
+        assert (f"pharmacy: BROKEN at seq {head['seq']}: entries {head['seq']}..{head['seq']} are missing: a "
+                f"published checkpoint records seq {head['seq']}") in out.stdout
+        chains = {c["service"]: c for c in stack.admin().as_user.get("/v1/audit-chain")}
+        assert not chains["pharmacy"]["intact"] and chains["pharmacy"]["broken_at"] == head["seq"]
+    finally:
+        db["audit_log"].insert_one(last)
+        db["audit_head"].update_one({"_id": "chain"}, {"$set": {"seq": head["seq"], "hash": head["hash"]}})
+    assert audit_cli(stack, "--service", "pharmacy").returncode == 0
+
+
 def test_only_admins_search_the_trail(stack, people):
     for session in (people["consultant"], people["doctor"], people["patient"].session):
         assert session.as_user.send("GET", "/v1/audit-events").status == 403

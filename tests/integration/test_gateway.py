@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import new_phone, wait_until
 from wenzhen.config import SERVICES
 
 pytestmark = pytest.mark.integration
@@ -198,3 +198,40 @@ def test_a_raw_dump_of_every_database_holds_no_seeded_personal_data(stack):
     assert user.id in dump  # the dump is real
     for plaintext in (phone, name, address, resident_id, resident_id.lower(), staff_name):
         assert plaintext not in dump
+
+
+def test_answers_carry_security_headers(stack, token):
+    for path in ("/healthz", "/v1/me"):
+        resp = stack.http.get(stack.url + path, headers=stack.headers(token))
+        assert resp.headers["Cache-Control"] == "no-store" and resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_stated_purpose_of_use_is_checked_and_recorded(stack):
+    user = stack.patient()
+    doctor = stack.staff("doctor")
+    token = doctor.tokens["access_token"]
+    resp = stack.http.get(f"{stack.url}/v1/patients/{user.id}",
+                          headers={**stack.headers(token), "X-Purpose-Of-Use": "ETREAT"})
+    assert resp.status_code == 404  # no care relationship: an emergency does not open every record
+    entry = stack.db("intake")["audit_log"].find_one({"agent_id": doctor.account_id, "patient_id": user.id})
+    assert entry["purpose"] == "ETREAT" and entry["outcome"] == "denied"
+    refused = stack.http.get(f"{stack.url}/v1/patients/{user.id}",
+                             headers={**stack.headers(user.session.tokens["access_token"]),
+                                      "X-Purpose-Of-Use": "ETREAT"})
+    assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "X-Purpose-Of-Use"
+
+
+def test_a_relatives_record_sends_no_sms_and_an_account_registers_few_a_day(stack):
+    user = stack.patient()
+    relative_phone = new_phone()
+    child = user.api.post("/v1/patients", {"name": "小红", "sex": "female", "birth_date": "2015-01-01",
+                                           "phone": relative_phone, "relationship": "child"})
+    event = stack.db("intake")["outbox"].find_one({"subject": child["id"], "type": "patient_registered"})
+    wait_until(lambda: stack.db("notify")["processed_events"].find_one(
+        {"_id": f"notify.welcome_patient:{event['_id']}"}), what="notify to handle the registration")
+    assert stack.notifications(child["id"]) == [] and stack.inbox.messages(relative_phone) == []
+    statuses = [user.api.send("POST", "/v1/patients", {"name": "亲属", "sex": "female", "birth_date": "1960-01-01",
+                                                        "phone": new_phone(), "relationship": "other_relative"}).status
+                for _ in range(10)]
+    assert statuses.count(201) == 8 and statuses[-1] == 429  # own record + child + 8 = 10 a day

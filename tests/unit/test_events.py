@@ -16,7 +16,7 @@ def test_envelope_carries_cloudevents_attributes_and_context():
     assert env.id.startswith("evt_") and env.time.endswith("Z")
     assert env.correlationid == "req-1" and env.causationid == "evt_cause"
     assert env.dataschema == "urn:wenzhen:events:intake:patient_registered:v1"
-    assert env.data == {"patient_id": "pat_1", "sex": "male", "birth_year": 1985}
+    assert env.data == {"patient_id": "pat_1", "sex": "male", "birth_year": 1985, "relationship": None}
 
 
 def test_envelope_round_trips_to_typed_data():

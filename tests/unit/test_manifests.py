@@ -28,11 +28,13 @@ def test_every_service_has_a_deployment_with_its_secrets_only():
     assert set(deployments) == set(SERVICES)
     refs = {name: {e["secretRef"]["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["envFrom"]
                    if "secretRef" in e} for name, d in deployments.items()}
-    assert refs["identity"] == {"wenzhen-connections", "wenzhen-data-keys", "wenzhen-token-signing"}
-    assert all(refs[name] == {"wenzhen-connections", "wenzhen-data-keys"} for name in SERVICES if name != "identity")
+    assert refs["identity"] == {"wenzhen-broker", "wenzhen-database", "wenzhen-data-keys", "wenzhen-token-signing"}
+    assert all(refs[name] == {"wenzhen-broker", "wenzhen-database", "wenzhen-data-keys"}
+               for name in SERVICES if name != "identity")
     gateway = next(yaml.safe_load_all(manifests.k8s_gateway()))
     assert {e["secretRef"]["name"] for e in gateway["spec"]["template"]["spec"]["containers"][0]["envFrom"]
-            if "secretRef" in e} == {"wenzhen-connections", "wenzhen-token-verifying"}
+            if "secretRef" in e} == {"wenzhen-broker", "wenzhen-token-verifying"}
     compose = yaml.safe_load(manifests.compose())["services"]
     assert set(SERVICES) | {"gateway", "topology", "rabbitmq", "mongo"} == set(compose)
     assert compose["gateway"]["env_file"] == ["secrets/token-verifying.env"]
+    assert "MONGO_URI" not in compose["gateway"]["environment"]  # the gateway never touches a database

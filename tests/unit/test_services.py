@@ -155,3 +155,14 @@ def test_reports_archives_events_of_every_service():
     unwrapped = cls.archive_intake.__wrapped__
     unwrapped(service, tx, None, env)
     assert tx["event_log"].docs[env.id]["type"] == "patient_registered"
+
+
+def test_a_route_without_roles_does_not_mount():
+    import falcon
+
+    from gateway.api import Api
+
+    api = Api()
+    api.route("GET", "/v1/nobody", summary="x", tags=["x"], allow=set())(lambda call: {})
+    with pytest.raises(RuntimeError, match="declares no role"):
+        api.mount(falcon.App())
