@@ -17,6 +17,16 @@ DEPARTMENT_ROLES = frozenset({Role.consultant, Role.team_lead, Role.manager})
 StaffRole = Literal["consultant", "doctor", "pharmacist", "team_lead", "manager", "admin"]
 
 
+def acceptable_password(besides: str):
+    """A validator of a password field: check_password, also against the model's ``besides`` field (declared
+    before it), which the password must not contain."""
+
+    def check(cls, value: str, info: ValidationInfo) -> str:
+        return check_password(value, info.data.get(besides))
+
+    return classmethod(check)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -51,10 +61,7 @@ class PatientSignup(Strict):
     password: str = Field(description="8 to 128 characters; not a common password, not the phone number.")
     consent: ConsentGrant
 
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str, info: ValidationInfo) -> str:
-        return check_password(value, info.data.get("phone"))
+    _password = field_validator("password")(acceptable_password(besides="phone"))
 
 
 class PasswordReset(Strict):
@@ -64,10 +71,7 @@ class PasswordReset(Strict):
     code: SmsCode
     new_password: str
 
-    @field_validator("new_password")
-    @classmethod
-    def _password(cls, value: str, info: ValidationInfo) -> str:
-        return check_password(value, info.data.get("phone"))
+    _password = field_validator("new_password")(acceptable_password(besides="phone"))
 
 
 # signing in -------------------------------------------------------------------------------------------------------
@@ -168,10 +172,7 @@ class Activation(Strict):
     activation_code: str = Field(min_length=8, max_length=64)
     password: str
 
-    @field_validator("password")
-    @classmethod
-    def _password(cls, value: str, info: ValidationInfo) -> str:
-        return check_password(value, info.data.get("username"))
+    _password = field_validator("password")(acceptable_password(besides="username"))
 
 
 class StaffAccount(BaseModel):

@@ -48,7 +48,8 @@ def test_there_are_eight_services_identity_among_them():
 @pytest.mark.parametrize("name", SERVICES)
 def test_every_service_answers_health(name):
     service = worker_factory(service_class(name), store=FakeStore())
-    assert service.health() == {"service": name, "status": "up", "database": "up", "db_ms": service.health()["db_ms"]}
+    health = service.health()
+    assert health.pop("db_ms") >= 0 and health == {"service": name, "status": "up", "database": "up"}
 
 
 def intake_store() -> FakeStore:
