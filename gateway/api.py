@@ -244,6 +244,20 @@ SECURITY_HEADERS = {
 }
 
 
+def drain_unread_body(req: falcon.Request) -> None:
+    """Read what is left of a body the answer did not need (a 401, 413 or 415 answered early). gunicorn drains only
+    64 KiB itself and otherwise closes the kept-alive connection without saying so, which a client reusing it sees
+    as a dropped connection. Beyond the cap, that is still what happens."""
+    if req.content_length and req.content_length <= DRAIN_CAP_FACTOR * settings().max_body_bytes:
+        try:
+            req.bounded_stream.exhaust()
+        except OSError:  # the client went away: nothing to keep alive
+            pass
+
+
+DRAIN_CAP_FACTOR = 4
+
+
 class RequestContextMiddleware:
     """Takes or makes the X-Request-ID, echoes it, authenticates the caller, spends their request budget, sets the
     security headers and writes one JSON access-log line."""
@@ -268,6 +282,7 @@ class RequestContextMiddleware:
                               headers={"Retry-After": retry_after(wait)})
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        drain_unread_body(req)
         started = getattr(req.context, "started", None)
         if started is None:
             return

@@ -6,6 +6,8 @@
   outbox entry is committed and before it is published;
 * ``relay.after_publish=crash`` – it dies after the broker confirmed the
   publish and before the entry is marked sent;
+* ``relay.before_publish:<event type>=crash`` (and ``after_publish``) – the
+  same, only for events of that type;
 * ``handler:<service>.<method>=fail:N`` – that handler raises after its body
   ran (inside its transaction) on the first N attempts for each event;
   ``fail:always`` raises every time.
@@ -39,9 +41,10 @@ def _rules() -> dict[str, str]:
 _failures: Counter = Counter()
 
 
-def point(name: str) -> None:
-    """A crash point: dies here when the rule for ``name`` is ``crash``."""
-    if _rules().get(name) == "crash":
+def point(name: str, detail: str | None = None) -> None:
+    """A crash point: dies here when the rule for ``name`` (or for ``name:detail``) is ``crash``."""
+    rules = _rules()
+    if rules.get(name) == "crash" or (detail and rules.get(f"{name}:{detail}") == "crash"):
         os._exit(CRASH_EXIT_CODE)
 
 

@@ -84,7 +84,7 @@ class Relay(LeasedLoop):
 
     def publish(self, entry: dict) -> None:
         envelope = entry["envelope"]
-        faults.point("relay.before_publish")
+        faults.point("relay.before_publish", envelope["type"])
         try:
             self.publisher.publish(
                 envelope,
@@ -99,7 +99,7 @@ class Relay(LeasedLoop):
         except Exception as exc:
             self._record_failure(entry, f"{type(exc).__name__}: {str(exc)[:200]}")
             raise
-        faults.point("relay.after_publish")
+        faults.point("relay.after_publish", envelope["type"])
         now = utcnow()
         self.db[OUTBOX].update_one(
             {"_id": entry["_id"], "status": "pending"},
