@@ -7,7 +7,7 @@ and dotted fields (``None`` also matches a missing field, an array matches any o
 its elements), ``$in``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte`` and ``$or``;
 inclusion projections; ``sort``/``limit``; the update operators ``$set``,
 ``$inc`` and ``$setOnInsert`` (upserts too); all-or-nothing transactions (a body
-that raises leaves nothing behind). Anything else raises NotImplementedError
+that raises leaves nothing behind). Anything else raises UnsupportedByFake
 rather than pretending: what needs more of MongoDB belongs in the integration tests.
 """
 from __future__ import annotations
@@ -67,11 +67,11 @@ def matches(doc: dict, query: dict | None) -> bool:
             if not any(matches(doc, branch) for branch in cond):
                 return False
         elif key.startswith("$"):
-            raise NotImplementedError(f"FakeCollection: query operator {key}")
+            raise UnsupportedByFake(f"FakeCollection: query operator {key}")
         elif _is_operators(cond):
             for op, arg in cond.items():
                 if op not in _OPERATORS:
-                    raise NotImplementedError(f"FakeCollection: query operator {op}")
+                    raise UnsupportedByFake(f"FakeCollection: query operator {op}")
                 if not _OPERATORS[op](_get(doc, key), arg):
                     return False
         elif not _equals(_get(doc, key), cond):
@@ -84,7 +84,7 @@ def _project(doc: dict, projection: dict | None) -> dict:
     if not projection:
         return doc
     if not all(on for name, on in projection.items() if name != "_id"):
-        raise NotImplementedError("FakeCollection: exclusion projections")
+        raise UnsupportedByFake("FakeCollection: exclusion projections")
     kept = {name: doc[name] for name in projection if name != "_id" and name in doc}
     if projection.get("_id", 1):
         kept["_id"] = doc["_id"]
@@ -108,7 +108,7 @@ def _apply(doc: dict, update: dict, inserting: bool) -> None:
                 current = _get(doc, path)
                 _set(doc, path, (0 if current is _MISSING else current) + n)
         elif op != "$setOnInsert":
-            raise NotImplementedError(f"FakeCollection: update operator {op}")
+            raise UnsupportedByFake(f"FakeCollection: update operator {op}")
 
 
 def _index_entry(index, doc: dict) -> list | None:
@@ -121,6 +121,10 @@ def _index_entry(index, doc: dict) -> list | None:
         return None
     return [None if v is _MISSING else v for v in values]
 
+
+
+class UnsupportedByFake(Exception):
+    """The fake does not imitate this MongoDB feature: the test belongs with the integration tests."""
 
 class FakeCursor(list):
     """What ``find`` returns: the documents, with pymongo's ``sort`` and ``limit``."""
@@ -171,7 +175,7 @@ class FakeCollection:
                 if not path.startswith("$") and not _is_operators(value):
                     _set(new, path, value)
             if "_id" not in new:
-                raise NotImplementedError("FakeCollection: an upsert without _id in its query")
+                raise UnsupportedByFake("FakeCollection: an upsert without _id in its query")
             _apply(new, update, inserting=True)
             self.insert_one(new)
             return None, copy.deepcopy(new)
