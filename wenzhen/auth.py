@@ -171,6 +171,10 @@ class Caller(BaseModel):
     def service(cls, name: str, request_id: str | None = None) -> Caller:
         return cls(principal=Principal.service(name), request_id=request_id)
 
+    def signed_in_as(self, account_id: str, role: Role) -> Caller:
+        """The same request, from the moment it proved to be this account (sign-up, sign-in)."""
+        return self.model_copy(update={"principal": Principal.user(account_id, role)})
+
 
 _NOBODY = Caller()
 _current: ContextVar[Caller | None] = ContextVar("caller", default=None)

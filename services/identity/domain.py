@@ -258,8 +258,7 @@ def signup(idn: Identity, caller: Caller, request: PatientSignup) -> Tokens:
                                      "version": version, "granted_at": now, "withdrawn_at": None,
                                      "ip": caller.origin_ip, "request_id": caller.request_id})
         tx.emit(AccountRegistered(account_id=account_id), subject=account_id)
-        as_self = caller.model_copy(update={"principal": caller.principal.model_copy(
-            update={"kind": "user", "sub": account_id, "role": Role.patient})})
+        as_self = caller.signed_in_as(account_id, Role.patient)
         audit.record(tx, as_self, CREATE, "create", "Account", account_id)
         return _open_session(tx, idn, account, as_self, amr=("pwd", "sms"))
 
@@ -408,8 +407,7 @@ def _failed(idn: Identity, caller: Caller, index: str, account: dict | None, ste
 
 # sessions ---------------------------------------------------------------------------------------------------------
 def _signed_in(tx: Tx, idn: Identity, account: dict, caller: Caller, amr: tuple[str, ...]) -> Tokens:
-    as_user = caller.model_copy(update={"principal": caller.principal.model_copy(
-        update={"kind": "user", "sub": account["_id"], "role": Role(account["role"])})})
+    as_user = caller.signed_in_as(account["_id"], Role(account["role"]))
     audit.record(tx, as_user, EXECUTE, "login", "Account", account["_id"], detail="+".join(amr))
     return _open_session(tx, idn, account, as_user, amr)
 
