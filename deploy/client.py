@@ -49,10 +49,11 @@ class Api:
     timeout: float = 15.0
 
     def send(self, method: str, path: str, body=None, headers: dict | None = None) -> Response:
-        data = json.dumps(body).encode() if body is not None else None
+        raw = isinstance(body, bytes)  # a file (e.g. a photo shared in a chat), sent as it is
+        data = body if raw else json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.base + path, data=data, method=method)
         if data is not None:
-            req.add_header("Content-Type", "application/json")
+            req.add_header("Content-Type", "application/octet-stream" if raw else "application/json")
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
         if self.origin:

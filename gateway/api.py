@@ -44,6 +44,16 @@ class Reply:
 
 
 @dataclass
+class Stream:
+    """A handler's answer that goes on after the handler returns (Server-Sent Events): ``chunks`` is iterated by
+    the server, holding one worker thread until it ends."""
+
+    chunks: Any
+    content_type: str = "text/event-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Operation:
     method: str
     path: str
@@ -180,6 +190,11 @@ class _Resource:
         body = _read_body(req, op.request) if op.request else None
         query = _read_query(req, op.query) if op.query else None
         result = op.handler(Call(req, body, params, query), **params)
+        if isinstance(result, Stream):
+            resp.content_type = result.content_type
+            resp.set_headers({"X-Accel-Buffering": "no", **result.headers})
+            resp.stream = result.chunks
+            return
         reply = result if isinstance(result, Reply) else Reply(result, op.status)
         resp.status = reply.status
         for name, value in reply.headers.items():
@@ -187,7 +202,8 @@ class _Resource:
         if reply.body is None:
             return
         if isinstance(reply.body, (bytes, str)):
-            resp.content_type = op.content_type
+            if "Content-Type" not in reply.headers:
+                resp.content_type = op.content_type
             resp.data = reply.body.encode() if isinstance(reply.body, str) else reply.body
         else:
             resp.content_type = JSON

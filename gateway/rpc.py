@@ -18,10 +18,11 @@ def client() -> RpcClient:
     if _client is None or _pid != os.getpid():
         with _lock:
             if _client is None or _pid != os.getpid():
+                from gateway import streams
                 from gateway.revocations import subscription
 
                 cfg = settings()
                 _client = RpcClient(cfg.amqp_uri, timeout=cfg.rpc_timeout, name=f"gateway-{os.getpid()}",
-                                    subscriptions=(subscription(),))
+                                    subscriptions=(subscription(), streams.subscription()))
                 _pid = os.getpid()
     return _client

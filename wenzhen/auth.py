@@ -37,9 +37,10 @@ class Role(StrEnum):
     team_lead = "team_lead"
     manager = "manager"
     admin = "admin"
+    visitor = "visitor"  # an anonymous visitor of the chat: a token for their own consultations and nothing else
 
 
-STAFF_ROLES = frozenset(Role) - {Role.patient}
+STAFF_ROLES = frozenset(Role) - {Role.patient, Role.visitor}
 LICENSED_ROLES = frozenset({Role.doctor, Role.pharmacist})  # carry licence number, title and department
 
 
@@ -62,6 +63,7 @@ DEFAULT_PURPOSE = {
     Role.team_lead: PurposeOfUse.HOPERAT,
     Role.manager: PurposeOfUse.HOPERAT,
     Role.admin: PurposeOfUse.HSYSADMIN,
+    Role.visitor: PurposeOfUse.PATRQT,
 }
 # what each role may state instead of its default (X-Purpose-Of-Use)
 ALLOWED_PURPOSES = {
@@ -72,6 +74,7 @@ ALLOWED_PURPOSES = {
     Role.team_lead: {PurposeOfUse.HOPERAT, PurposeOfUse.TREAT},
     Role.manager: {PurposeOfUse.HOPERAT},
     Role.admin: {PurposeOfUse.HSYSADMIN},
+    Role.visitor: {PurposeOfUse.PATRQT},
 }
 
 

@@ -39,7 +39,7 @@ class Settings:
     gateway_host: str = _setting("GATEWAY_HOST", "127.0.0.1")
     gateway_port: int = _setting("GATEWAY_PORT", 8000)
     gateway_workers: int = _setting("GATEWAY_WORKERS", 2)
-    gateway_threads: int = _setting("GATEWAY_THREADS", 16)
+    gateway_threads: int = _setting("GATEWAY_THREADS", 64)  # a live chat stream holds one
     rpc_timeout: float = _setting("RPC_TIMEOUT_SECONDS", 5.0)
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576)
     gateway_trusted_proxies: int = _setting("GATEWAY_TRUSTED_PROXIES", 0)
@@ -55,6 +55,20 @@ class Settings:
     argon2_time_cost: int = _setting("ARGON2_TIME_COST", 2)
     argon2_memory_kib: int = _setting("ARGON2_MEMORY_KIB", 19_456)
     argon2_parallelism: int = _setting("ARGON2_PARALLELISM", 1)
+    # intake: the consultation desk
+    consult_accept_seconds: int = _setting("CONSULT_ACCEPT_SECONDS", 25)
+    consult_answer_seconds: int = _setting("CONSULT_ANSWER_SECONDS", 60)
+    consult_unattended_seconds: int = _setting("CONSULT_UNATTENDED_SECONDS", 120)
+    consult_skill_wait_seconds: int = _setting("CONSULT_SKILL_WAIT_SECONDS", 15)
+    desk_poll_interval: float = _setting("DESK_POLL_INTERVAL", 0.5)
+    transcript_retention_days: int = _setting("TRANSCRIPT_RETENTION_DAYS", 1096)
+    attachment_max_bytes: int = _setting("ATTACHMENT_MAX_BYTES", 10_485_760)
+    # booking
+    booking_hold_minutes: int = _setting("BOOKING_HOLD_MINUTES", 10)
+    booking_horizon_days: int = _setting("BOOKING_HORIZON_DAYS", 14)
+    booking_no_show_grace_minutes: int = _setting("BOOKING_NO_SHOW_GRACE_MINUTES", 30)
+    booking_late_cancel_hours: int = _setting("BOOKING_LATE_CANCEL_HOURS", 24)
+    booking_sweep_seconds: float = _setting("BOOKING_SWEEP_SECONDS", 5.0)
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 

@@ -88,6 +88,17 @@ class Keyring:
             raise KeyringError(f"no data key {sealed['kid']!r} to decrypt {field}")
         return AESGCM(key).decrypt(_b64(sealed["nonce"]), _b64(sealed["ct"]), _aad(field, record)).decode()
 
+    def encrypt_bytes(self, data: bytes, *, field: str, record: str) -> tuple[str, bytes]:
+        """For files: the key id and ``nonce || ciphertext`` (kept beside the file, not base64'd in a document)."""
+        nonce = os.urandom(12)
+        return self.current, nonce + AESGCM(self.data_keys[self.current]).encrypt(nonce, data, _aad(field, record))
+
+    def decrypt_bytes(self, kid: str, blob: bytes, *, field: str, record: str) -> bytes:
+        key = self.data_keys.get(kid)
+        if key is None:
+            raise KeyringError(f"no data key {kid!r} to decrypt {field}")
+        return AESGCM(key).decrypt(blob[:12], blob[12:], _aad(field, record))
+
     def blind_index(self, kind: str, value: str) -> str:
         return hmac.new(self.index_key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
 

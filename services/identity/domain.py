@@ -102,6 +102,9 @@ OTP_PER_ORIGIN_HOUR = Limit("otp-origin-1h", 30, timedelta(hours=1), "Too many c
                                                                       "again later.")
 SIGNUP_PER_ORIGIN_HOUR = Limit("signup-origin-1h", 20, timedelta(hours=1), "Too many sign-ups from here; try again "
                                                                             "later.")
+VISITORS_PER_ORIGIN_HOUR = Limit("visitor-origin-1h", 60, timedelta(hours=1), "Too many chats opened from here; "
+                                 "try again later or call the hospital.")
+VISITOR_SESSION = timedelta(days=1)
 LOGIN_PER_ORIGIN = Limit("login-origin-15m", 100, timedelta(minutes=15), "Too many sign-in attempts from here; try "
                                                                          "again later.")
 
@@ -405,6 +408,27 @@ def _failed(idn: Identity, caller: Caller, index: str, account: dict | None, ste
             tx.emit(AccountLocked(login_hash=index, until=to_utc_iso(until)), subject=f"login-{index[:16]}")))
 
 
+# visitors ---------------------------------------------------------------------------------------------------------
+def open_visitor_session(idn: Identity, caller: Caller) -> Tokens:
+    """An anonymous visitor opening a chat gets an account of kind ``visitor`` (no phone, no password) and a
+    session, so the following calls about their own consultation carry a token like everybody else's (refresh,
+    logout and revocation work unchanged). The role ``visitor`` opens nothing but the visitor's own chats."""
+    if caller.principal.authenticated:
+        raise Forbidden("Signed-in callers open consultations as themselves.")
+    ratelimit.hit(idn.store, VISITORS_PER_ORIGIN_HOUR, _origin_key(idn, caller))
+
+    def body(tx: Tx) -> Tokens:
+        now = idn.clock()
+        visitor_id = ids.new_id("vis")
+        # no login: the index entry only keeps the unique login index satisfied (it never matches a sign-in)
+        account = {"_id": visitor_id, "kind": "visitor", "role": Role.visitor.value, "status": "active",
+                   "login_index": f"visitor:{visitor_id}", "created_at": now}
+        tx[ACCOUNTS].insert_one(account)
+        return _signed_in(tx, idn, account, caller, ("visitor",))
+
+    return idn.store.transact(body)
+
+
 # sessions ---------------------------------------------------------------------------------------------------------
 def _signed_in(tx: Tx, idn: Identity, account: dict, caller: Caller, amr: tuple[str, ...]) -> Tokens:
     as_user = caller.signed_in_as(account["_id"], Role(account["role"]))
@@ -414,8 +438,8 @@ def _signed_in(tx: Tx, idn: Identity, account: dict, caller: Caller, amr: tuple[
 
 def _open_session(tx: Tx, idn: Identity, account: dict, caller: Caller, amr: tuple[str, ...]) -> Tokens:
     now = idn.clock()
-    lifetime = (timedelta(days=idn.cfg.patient_session_days) if account["kind"] == "patient"
-                else timedelta(hours=idn.cfg.staff_session_hours))
+    lifetime = {"patient": timedelta(days=idn.cfg.patient_session_days),
+                "visitor": VISITOR_SESSION}.get(account["kind"], timedelta(hours=idn.cfg.staff_session_hours))
     session_id, secret = ids.new_id("ses"), secrets.token_urlsafe(32)
     tx[SESSIONS].insert_one({
         "_id": session_id, "account_id": account["_id"], "created_at": now, "expires_at": now + lifetime,

@@ -90,6 +90,10 @@ class IdentityService(ServiceBase):
 
     # signing in ---------------------------------------------------------------------------------------
     @rpc
+    def open_visitor_session(self) -> dict:
+        return domain.open_visitor_session(self.identity, self.caller).model_dump(mode="json")
+
+    @rpc
     def login(self, request: dict) -> dict:
         return _dump(domain.login(self.identity, self.caller, validated(Login, request)))
 

@@ -31,6 +31,7 @@ OTP_TEXTS = {
     ("register", "already_registered"): "【问诊】此号码已注册问诊账户，请直接登录；忘记密码可用“找回密码”重置。"
                                         "如非本人操作请忽略。",
 }
+COMPLAINT_ANSWERED_TEXT = "您的投诉已有答复，请登录查看。"  # never the answer itself: an SMS is not a private channel
 
 
 def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause: str,
@@ -59,6 +60,11 @@ def deserves_welcome(event) -> bool:
 def queue_welcome(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
     return queue_sms(tx, keys, to=contact["phone"], text=WELCOME_TEXT.format(name=contact["name"]),
                      template="welcome", cause=event_id, patient_id=patient_id)
+
+
+def queue_complaint_answered(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
+    return queue_sms(tx, keys, to=contact["phone"], text=COMPLAINT_ANSWERED_TEXT, template="complaint_answered",
+                     cause=event_id, patient_id=patient_id)
 
 
 def queue_otp(tx: Tx, keys: Keyring, delivery: dict, event_id: str) -> dict:

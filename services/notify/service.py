@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 
 from services.identity.events import OtpIssued
-from services.intake.events import PatientRegistered
+from services.intake.events import ComplaintAnswered, PatientRegistered
 from services.notify import domain
 from services.notify.channels import SmsChannel, sms_channel
 from wenzhen.config import settings
@@ -66,6 +66,14 @@ class NotifyService(ServiceBase):
             return
         contact = call(self.intake.get_contact, event.patient_id)
         domain.queue_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
+
+    @consumes("intake", "complaint_answered")
+    def tell_complaint_answered(self, tx: Tx, event: ComplaintAnswered, envelope: Envelope) -> None:
+        """The patient learns there is an answer (and reads it signed in); escalations are staff matters."""
+        if event.patient_id is None:
+            return
+        contact = call(self.intake.get_contact, event.patient_id)
+        domain.queue_complaint_answered(tx, keyring(), event.patient_id, contact, envelope.id)
 
     @consumes("identity", "otp_issued")
     def send_otp(self, tx: Tx, event: OtpIssued, envelope: Envelope) -> None:

@@ -202,7 +202,7 @@ def stack(amqp_uri, tmp_path_factory):
         "WENZHEN_DB_PREFIX": f"t{RUN}_",
         "GATEWAY_PORT": str(free_port()),
         "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "8",
+        "GATEWAY_THREADS": "16",
         "OUTBOX_POLL_INTERVAL": "0.2",
         "OUTBOX_LEASE_SECONDS": "2",
         "HANDLER_RETRY_BASE_SECONDS": "0.05",
@@ -211,6 +211,11 @@ def stack(amqp_uri, tmp_path_factory):
         "ACCESS_TOKEN_TTL_SECONDS": "3600",
         "AUDIT_CHECKPOINT_SECONDS": "1",
         "OTP_RESEND_SECONDS": "3",  # one code per number per 3 s instead of a minute, so tests need not wait
+        # the desk's clocks, shortened so breaches happen within a test (the rules are unit-tested to the second)
+        "CONSULT_ACCEPT_SECONDS": "8",
+        "CONSULT_ANSWER_SECONDS": "6",
+        "CONSULT_UNATTENDED_SECONDS": "12",
+        "DESK_POLL_INTERVAL": "0.2",
     }
     external_mongo = os.environ.get("MONGO_URI")
     s = TestStack(env, var)

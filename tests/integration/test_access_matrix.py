@@ -24,7 +24,7 @@ from tests.integration.conftest import PatientUser, new_phone
 
 pytestmark = pytest.mark.integration
 
-ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "manager", "admin", "anonymous")
+ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "manager", "admin", "visitor", "anonymous")
 STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "manager", "admin")
 EVERYONE = frozenset(ROLES)
 SIGNED_IN = EVERYONE - {"anonymous"}
@@ -50,10 +50,16 @@ class World:
     by_consultant: str  # records registered by the consultant / team lead (their care relationship)
     by_team_lead: str
     spare: Session  # a staff account for the admin to act on
+    visitor: Api  # an anonymous visitor of the chat, with the visitor token they were given
+    chats: dict[str, str]  # the consultation each chat role is on ("other": one on the spare consultant's desk)
+    files: dict[str, str]  # consultation id -> a file shared in it
+    complaints: dict[str, str]  # "a" / "b": a complaint each patient filed
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
             return self.stack.api()
+        if role == "visitor":
+            return self.visitor
         return self.sessions[role].as_user
 
     def patient(self, role: str, own: bool) -> str | None:
@@ -79,7 +85,25 @@ def world(stack) -> World:
     on_behalf = {"name": "代登记", "sex": "female", "birth_date": "1990-03-04"}
     by_consultant = sessions["consultant"].as_user.post("/v1/patients", {**on_behalf, "phone": new_phone()})["id"]
     by_team_lead = sessions["team_lead"].as_user.post("/v1/patients", {**on_behalf, "phone": new_phone()})["id"]
-    return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, stack.staff("consultant"))
+    spare = stack.staff("consultant")
+    opened = stack.api().post("/v1/consultations", {"message": "矩阵访客的问题"})
+    visitor = stack.api(opened["visitor_token"]["access_token"])
+    phone_call = {"message": "电话咨询记录", "channel": "phone"}
+    chats = {"visitor": opened["consultation"]["id"],
+             "patient": a.api.post("/v1/consultations", {"message": "矩阵患者的问题", "patient_id": a.id})
+             ["consultation"]["id"],
+             "consultant": sessions["consultant"].as_user.post("/v1/consultations", phone_call)["consultation"]["id"],
+             "team_lead": sessions["team_lead"].as_user.post("/v1/consultations", phone_call)["consultation"]["id"],
+             "other": spare.as_user.post("/v1/consultations", phone_call)["consultation"]["id"]}
+    owners = {"visitor": visitor, "patient": a.api, "consultant": sessions["consultant"].as_user,
+              "team_lead": sessions["team_lead"].as_user, "other": spare.as_user}
+    files = {chats[who]: api.post(f"/v1/consultations/{chats[who]}/attachments?name=x.png", PNG)["items"][0]
+             ["attachment"]["id"] for who, api in owners.items()}
+    complaint = {"about": "appointment", "reference": "apt_matrix", "text": "矩阵测试：预约时间到了没有医生接诊。"}
+    complaints = {"a": a.api.post("/v1/complaints", {**complaint, "patient_id": a.id})["id"],
+                  "b": b.api.post("/v1/complaints", {**complaint, "patient_id": b.id})["id"]}
+    return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
+                 complaints)
 
 
 Request = tuple[str, str, dict | None]
@@ -159,6 +183,71 @@ def unlink(w: World, role: str, own: bool) -> Request | None:
 
 CARE_OWN = frozenset({"patient", "consultant", "team_lead"})
 ADMIN = frozenset({"admin"})
+CHAT = frozenset({"patient", "visitor", "consultant", "team_lead"})
+DESK = frozenset({"consultant", "team_lead"})
+LEAD = frozenset({"team_lead"})
+KNOWLEDGE_READERS = frozenset({"consultant", "team_lead", "manager"})
+MANAGER = frozenset({"manager"})
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def on_chat(method: str, suffix: str = "", body=None, *, allowed: tuple[frozenset, frozenset] | None = None):
+    """A request on the caller's own consultation, or on one on another consultant's desk. With ``allowed``, only
+    the refusals are tried here: the allowed calls change the chat's state (accept, close, …) or never end (the
+    live stream) and are tested in test_consultations."""
+    def build(w: World, role: str, own: bool) -> Request | None:
+        cid = w.chats.get(role) if own else w.chats["other"]
+        if cid is None:
+            return None
+        if allowed and role in (allowed[0] if own else allowed[1]):
+            return None
+        return method, f"/v1/consultations/{cid}{suffix.format(file=w.files.get(cid))}", body
+    return build
+
+
+def refused_only(method: str, path: str, body=None, allowed: frozenset = frozenset()):
+    """Only the refusals of a route whose allowed calls are tested elsewhere (state changes, streams)."""
+    return lambda w, role, own: None if role in allowed else (method, path, body)
+
+
+def fresh_article(method: str, suffix: str = "", body_for=None):
+    def build(w: World, role: str, own: bool) -> Request:
+        article = w.sessions["manager"].as_user.post("/v1/knowledge", {
+            "kind": "reply_template", "title": f"矩阵模板 {next(_sequence)}", "body": "您好{surname}，祝您早日康复！"})
+        return method, f"/v1/knowledge/{article['id']}{suffix}", body_for(article) if body_for else None
+    return build
+
+
+def fresh_complaint(w: World, role: str, own: bool) -> Request:
+    """A complaint logged by phone for patient a's record (own) or b's (other), still open."""
+    patient = w.a.id if own else w.b.id
+    filed = w.sessions["consultant"].as_user.post("/v1/complaints", {
+        "patient_id": patient, "about": "bill", "reference": "inv_matrix", "text": "矩阵测试：账单金额与告知不符。"})
+    body = {"status": "closed"} if role == "patient" else {"status": "investigating"}
+    return "POST", f"/v1/complaints/{filed['id']}/status", body
+
+
+def complaint_for(w: World, role: str, own: bool) -> Request:
+    body = {"about": "consultation", "reference": w.chats["patient"], "text": "矩阵测试：咨询回复太慢了，等了很久。"}
+    if role == "patient":
+        return "POST", "/v1/complaints", {**body, "patient_id": w.a.id if own else w.b.id}
+    return "POST", "/v1/complaints", {**body, "patient_id": w.by_consultant if own else w.a.id}
+
+
+def same_shifts(w: World, role: str, own: bool) -> Request:
+    shifts = w.sessions["team_lead"].as_user.get("/v1/desk/shifts")
+    return "PUT", "/v1/desk/shifts", {"shifts": shifts}
+
+
+def roster(w: World, role: str, own: bool) -> Request:
+    codes = [s["code"] for s in w.sessions["team_lead"].as_user.get("/v1/desk/shifts")]
+    return "PUT", f"/v1/desk/roster/{w.sessions['consultant'].account_id}", {"skills": [], "max_chats": 3,
+                                                                             "shifts": codes[:1]}
+
+
+def same_rules(w: World, role: str, own: bool) -> Request:
+    current = w.sessions["manager"].as_user.get("/v1/rule-tables/red_flags")
+    return "PUT", "/v1/rule-tables/red_flags", {"rules": current["rules"], "note": "access matrix: unchanged"}
 
 MATRIX = [
     Route("GET", "/v1/me", SIGNED_IN, NONE, fixed("GET", "/v1/me"), resourceless=True),
@@ -190,6 +279,75 @@ MATRIX = [
     Route("DELETE", "/v1/me/patients/{patient_id}", frozenset({"patient"}), NONE, unlink, ok=204, phase=1),
     Route("DELETE", "/v1/me/consents/{document}", frozenset({"patient"}), NONE,
           fixed("DELETE", "/v1/me/consents/privacy_notice"), ok=204, phase=1, resourceless=True),
+    # consultations: the caller's own chat, or one on another consultant's desk (team leads supervise every chat)
+    Route("GET", "/v1/consultations", CHAT, NONE, fixed("GET", "/v1/consultations"), resourceless=True),
+    Route("GET", "/v1/consultations/{consultation_id}", CHAT, LEAD, on_chat("GET")),
+    Route("GET", "/v1/consultations/{consultation_id}/messages", CHAT, LEAD, on_chat("GET", "/messages")),
+    Route("POST", "/v1/consultations/{consultation_id}/messages", CHAT, LEAD,
+          on_chat("POST", "/messages", {"text": "矩阵消息"}), ok=201),
+    Route("GET", "/v1/consultations/{consultation_id}/stream", CHAT, LEAD,
+          on_chat("GET", "/stream", allowed=(CHAT, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/attachments", CHAT, LEAD,
+          on_chat("POST", "/attachments?name=m.png", PNG), ok=201),
+    Route("GET", "/v1/consultations/{consultation_id}/attachments/{attachment_id}", CHAT, LEAD,
+          on_chat("GET", "/attachments/{file}")),
+    Route("POST", "/v1/consultations/{consultation_id}/read", CHAT, LEAD, on_chat("POST", "/read", {"seq": 1})),
+    Route("GET", "/v1/consultations/{consultation_id}/history", CHAT, LEAD, on_chat("GET", "/history")),
+    Route("PATCH", "/v1/consultations/{consultation_id}/history", CHAT, LEAD,
+          on_chat("PATCH", "/history", {"allergies": {"none_known": True}})),
+    Route("GET", "/v1/consultations/{consultation_id}/triage", DESK, LEAD, on_chat("GET", "/triage")),
+    Route("POST", "/v1/consultations/{consultation_id}/department", DESK, LEAD,
+          on_chat("POST", "/department", {"department": "urology"})),
+    Route("GET", "/v1/consultations/{consultation_id}/handover", DESK, LEAD, on_chat("GET", "/handover")),
+    Route("POST", "/v1/consultations/{consultation_id}/example", DESK, LEAD,
+          on_chat("POST", "/example", {"example": "satisfied", "title": "泌尿 — 复诊预约"})),
+    Route("POST", "/v1/consultations/{consultation_id}/accept", DESK, LEAD,
+          on_chat("POST", "/accept", allowed=(DESK, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/pick", DESK, LEAD,
+          on_chat("POST", "/pick", allowed=(DESK, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/transfer", DESK, LEAD,
+          on_chat("POST", "/transfer", {"reason": "team_lead"}, allowed=(DESK, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/patient", DESK, LEAD,
+          on_chat("POST", "/patient", {"patient_id": "pat_none"}, allowed=(DESK, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/close", DESK, LEAD,
+          on_chat("POST", "/close", {"outcome": "dropped"}, allowed=(DESK, LEAD))),
+    Route("POST", "/v1/consultations/{consultation_id}/rating", frozenset({"patient", "visitor"}), NONE,
+          on_chat("POST", "/rating", {"rating": 5}, allowed=(frozenset({"patient", "visitor"}), NONE))),
+    Route("GET", "/v1/desk/queue", DESK, NONE, fixed("GET", "/v1/desk/queue"), resourceless=True),
+    Route("GET", "/v1/desk", LEAD, NONE, fixed("GET", "/v1/desk"), resourceless=True),
+    Route("GET", "/v1/desk/stream", DESK, NONE, refused_only("GET", "/v1/desk/stream", allowed=DESK),
+          resourceless=True),
+    Route("PUT", "/v1/desk/presence", DESK, NONE, fixed("PUT", "/v1/desk/presence", {"available": False}),
+          resourceless=True),
+    Route("PUT", "/v1/desk/roster/{consultant_id}", LEAD, NONE, roster, resourceless=True),
+    Route("GET", "/v1/desk/shifts", KNOWLEDGE_READERS, NONE, fixed("GET", "/v1/desk/shifts"), resourceless=True),
+    Route("PUT", "/v1/desk/shifts", frozenset({"team_lead", "manager"}), NONE, same_shifts, resourceless=True),
+    Route("GET", "/v1/desk/examples", DESK, NONE, fixed("GET", "/v1/desk/examples"), resourceless=True),
+    Route("GET", "/v1/rule-tables/{table}", KNOWLEDGE_READERS, NONE, fixed("GET", "/v1/rule-tables/triage"),
+          resourceless=True),
+    Route("PUT", "/v1/rule-tables/{table}", MANAGER, NONE, same_rules, ok=201, resourceless=True),
+    # the knowledge base: managers keep it, the desk reads it (fees and doctor profiles are public)
+    Route("GET", "/v1/knowledge", KNOWLEDGE_READERS, NONE, fixed("GET", "/v1/knowledge?limit=5"), resourceless=True),
+    Route("POST", "/v1/knowledge", MANAGER, NONE, fixed("POST", "/v1/knowledge", {
+        "kind": "care_tip", "title": "鼻炎护理", "condition": "鼻炎", "body": "坚持锻炼，用冷水洗脸。"}), ok=201,
+          resourceless=True),
+    Route("GET", "/v1/knowledge/{article_id}", KNOWLEDGE_READERS, NONE, fresh_article("GET"), resourceless=True),
+    Route("PUT", "/v1/knowledge/{article_id}", MANAGER, NONE, fresh_article("PUT", "", lambda a: {
+        "kind": "reply_template", "title": a["title"], "body": "祝您早日康复！", "revision": a["revision"]}),
+          resourceless=True),
+    Route("DELETE", "/v1/knowledge/{article_id}", MANAGER, NONE, fresh_article("DELETE"), ok=204, resourceless=True),
+    Route("POST", "/v1/knowledge/{article_id}/render", KNOWLEDGE_READERS, NONE,
+          fresh_article("POST", "/render", lambda a: {"values": {"surname": "王"}}), resourceless=True),
+    # complaints: patients about their own records; the desk logs phone complaints; team leads and managers handle
+    Route("POST", "/v1/complaints", frozenset({"patient", "consultant", "team_lead"}),
+          frozenset({"consultant", "team_lead"}), complaint_for, ok=201),
+    Route("GET", "/v1/complaints", frozenset({"patient", "team_lead", "manager"}), NONE,
+          fixed("GET", "/v1/complaints"), resourceless=True),
+    Route("GET", "/v1/complaints/{complaint_id}", frozenset({"patient", "team_lead", "manager"}),
+          frozenset({"team_lead", "manager"}),
+          lambda w, role, own: ("GET", f"/v1/complaints/{w.complaints['a' if own else 'b']}", None)),
+    Route("POST", "/v1/complaints/{complaint_id}/status", frozenset({"patient", "team_lead", "manager"}),
+          frozenset({"team_lead", "manager"}), fresh_complaint, phase=1),
     Route("POST", "/v1/auth/logout", SIGNED_IN, NONE, fixed("POST", "/v1/auth/logout"), ok=204, phase=2,
           resourceless=True),
 ]
@@ -198,7 +356,9 @@ MATRIX = [
 PUBLIC = [
     ("GET", "/healthz", None, 200), ("GET", "/readyz", None, 200), ("GET", "/openapi.json", None, 200),
     ("GET", "/docs", None, 200), ("GET", "/metrics", None, 200), ("GET", "/v1/privacy-notice", None, 200),
-    ("GET", "/.well-known/jwks.json", None, 200),
+    ("GET", "/.well-known/jwks.json", None, 200), ("GET", "/v1/fees", None, 200),
+    ("GET", "/v1/doctor-profiles", None, 200),
+    ("POST", "/v1/consultations", {"message": "你好，想咨询一下"}, 201),
     ("POST", "/v1/auth/otp", {"phone": "13811112222", "purpose": "register"}, 202),
     ("POST", "/v1/auth/signup", {"phone": "13811113333", "code": "000000", "password": "pale-orchid-19",
                                  "consent": {"privacy_notice": "2026-11-01", "sensitive_health_data": "2026-11-01"}},

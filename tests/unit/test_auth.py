@@ -79,7 +79,7 @@ def test_only_patient_accounts_act_for_patients():
 
 
 def test_roles_and_kinds():
-    assert DOCTOR.is_staff and not PATIENT.is_staff and STAFF_ROLES == frozenset(Role) - {Role.patient}
+    assert DOCTOR.is_staff and not PATIENT.is_staff and STAFF_ROLES == frozenset(Role) - {Role.patient, Role.visitor}
     assert DOCTOR.has_role(Role.doctor, Role.pharmacist) and not DOCTOR.has_role(Role.admin)
     notify = Principal.service("notify")
     assert notify.is_service() and notify.is_service("notify", "intake") and not notify.is_service("intake")
