@@ -8,6 +8,8 @@
    creates a consultant and a doctor; the consultant registers a patient during a phone call and verifies
    their identity document in person; a doctor without a care relationship is refused; the admin follows it
    all in the audit trail and checks its hash chains.
+4. An online consultation (``deploy/demo_chat.py``): a visitor's chat routed, accepted, followed live, its
+   history and triage, the visitor renamed to a patient, closed and rated; a red flag answered at once.
 
 Every request is printed (method, path, HTTP status, the interesting part of the answer) and carries an
 ``X-Request-ID`` of the form ``demo-<run>-<n>``, so ``grep -r demo-<run> var/log/`` follows the run across
@@ -383,6 +385,7 @@ class StaffOutcome:
     patient_id: str
     audit_entries: int
     chains: int
+    admin: Actor
 
 
 def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
@@ -434,7 +437,7 @@ def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
     broken = [v["service"] for v in chains if not v["intact"]]
     if broken:
         raise StepFailed(f"audit chains not intact: {', '.join(broken)}")
-    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in page["items"]), len(chains))
+    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in page["items"]), len(chains), admin)
 
 
 def audit_lines(items: list[dict], names: dict) -> list[str]:
@@ -469,6 +472,12 @@ def chain_line(verdict: dict) -> str:
 
 
 # the whole ---------------------------------------------------------------------------------------------------------
+def chat_journey(journey: Journey, admin: Actor):
+    from deploy.demo_chat import chat_journey as run
+
+    return run(journey, admin)
+
+
 def main() -> int:
     cfg = settings()
     run = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
@@ -481,6 +490,7 @@ def main() -> int:
     try:
         patient = patient_journey(journey, inbox, rng)
         staff = staff_journey(journey, rng)
+        chat = chat_journey(journey, staff.admin) if staff else None
     except StepFailed as exc:
         print(f"\n✗ {exc}\n  Follow the request in the logs: grep -r demo-{run} var/log/")
         return 1
@@ -498,10 +508,17 @@ def main() -> int:
               f"itself); {staff.chains} hash chains intact")
     else:
         print("   staff part skipped (see above)")
+    if chat:
+        print(f"   chat {chat.consultation_id}: routed, accepted, delivered live in {chat.latency_ms:.0f} ms, history "
+              f"and triage taken, linked to {chat.patient_id}, closed and rated;\n"
+              f"   red flag in {chat.urgent_id}: emergency advice in the same answer, shown to the team lead")
     print(f"\nNext: grep -r demo-{run} var/log/   # every request of this run, across the services\n"
           "      make audit-verify          # walk the audit hash chains offline")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run as the module ``deploy.demo`` (not ``__main__``), so deploy.demo_chat shares its classes (StepFailed, …)
+    import importlib
+
+    sys.exit(importlib.import_module("deploy.demo").main())

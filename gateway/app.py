@@ -5,7 +5,18 @@ import falcon
 
 from gateway.api import RequestContextMiddleware, install_error_handlers
 from gateway.app_api import api
-from gateway.routes import audit, auth, patients, reports, staff, system  # noqa: F401 - registers the routes
+from gateway.routes import (  # noqa: F401 - registers the routes
+    audit,
+    auth,
+    booking,
+    complaints,
+    consultations,
+    knowledge,
+    patients,
+    reports,
+    staff,
+    system,
+)
 
 
 def create_app() -> falcon.App:

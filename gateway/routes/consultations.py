@@ -12,6 +12,7 @@ from gateway.api import Call, Reply, Stream
 from gateway.app_api import api
 from gateway.auth import PUBLIC, verifier
 from gateway.problems import HttpProblem
+from services.booking.schemas import Appointment, AppointmentRequest
 from services.intake.consultation_schemas import (
     Close,
     Consultation,
@@ -68,6 +69,19 @@ class StreamQuery(BaseModel):
 class AttachmentQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(default=None, max_length=120, description="The file's name, e.g. report.pdf.")
+
+
+class ChatBooking(AppointmentRequest):
+    """A booking request from the chat: the patient is the chat's (linked) patient."""
+
+    patient_id: str | None = Field(default=None, description="Leave out: the chat's patient is booked.")
+    client_id: str | None = Field(default=None, min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+                                  description="Makes a retry safe: the same id books once and posts once.")
+
+
+class ChatBooked(BaseModel):
+    appointment: Appointment
+    message: Message = Field(description="The confirmation posted in the chat.")
 
 
 class Receipts(BaseModel):
@@ -267,6 +281,18 @@ _staff_action("patient", "Link the visitor to a registered patient", "link_patie
 _staff_action("close", "Close and mark the consultation", "close_consultation", Close,
               doc="Outcome, disease category and tags for the statistics. The transcript is kept "
                   "`TRANSCRIPT_RETENTION_DAYS` (3 years by default).")
+
+
+@api.route("POST", "/v1/consultations/{consultation_id}/appointments", summary="Book from the chat", tags=TAGS,
+           allow=STAFF, request=ChatBooking, response=ChatBooked, status=201,
+           errors={**NOT_YOURS, 409: "The chat is not active or not linked to a patient, or the slot is full.",
+                   422: "A field is invalid (booking's rules, e.g. a first visit cannot be an online diagnosis)."})
+def book_from_chat(call: Call, consultation_id: str) -> Reply:
+    """The consultant books a slot (or a half-day: 10:00 / 14:00 by default) for the chat's patient through the
+    booking service, without leaving the chat; the confirmation appears in the chat as a `booking` message."""
+    body = call.body.model_dump(mode="json", exclude_none=True)
+    body.pop("patient_id", None)
+    return Reply(call.rpc("intake", "book_from_chat", consultation_id, body), 201)
 
 
 @api.route("GET", "/v1/consultations/{consultation_id}/handover", summary="Handover notes", tags=TAGS, allow=STAFF,

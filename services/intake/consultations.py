@@ -669,3 +669,54 @@ def choose_department(store: Store, keys: Keyring, caller: Caller, consultation_
 
     store.transact(body)
     return advice.model_copy(update={"current_department": choice.department})
+
+
+# booking from the chat ---------------------------------------------------------------------------------------------
+def book_from_chat(store: Store, keys: Keyring, caller: Caller, consultation_id: str, request: dict,
+                   book: Callable[[str, dict, str | None], dict], now: datetime | None = None) -> dict:
+    """The consultant books for the chat's patient without leaving the chat (booking decides: capacity, rules,
+    fees); the confirmation is posted in the chat. ``book(consultation_id, appointment_request, idempotency_key)``
+    is booking's ``book_for_consultation``, called with the consultant's own identity. A retried request with the
+    same ``client_id`` gets the first booking back and posts nothing new."""
+    _staff_only(caller)
+    now = now or utcnow()
+    doc = load(store, caller, consultation_id, act=True, subtype="book")
+    if doc["status"] != "active":
+        raise Conflict("Accept the consultation before booking from it.")
+    if not doc.get("patient_id"):
+        raise Conflict("Link the chat to a registered patient first (POST …/patient); bookings are for patients.")
+    client_id = request.pop("client_id", None)
+    key = f"chat-{consultation_id}-{client_id}" if client_id else None
+    appointment = book(consultation_id, {**request, "patient_id": doc["patient_id"]}, key)
+    if client_id:
+        earlier = store[MESSAGES].find_one({"consultation_id": consultation_id, "client_id": key})
+        if earlier is not None:
+            return {"appointment": appointment, "message": _message_view(keys, earlier).model_dump(mode="json")}
+    language = doc.get("language", "zh")
+    zh = appointment.get("department_zh") or appointment["department"]
+    en = appointment.get("department_en") or appointment["department"]
+    when = appointment["start"][:16].replace("T", " ")
+    where = ("线上视频" if language == "zh" else "online video") if appointment["online"] else (
+        appointment.get("room_name") or appointment.get("room") or "")
+    text = (f"已为您预约：{zh}，{when}，{where}。" if language == "zh"
+            else f"Booked for you: {en}, {when}, {where}.")
+    if appointment.get("prepayment") and appointment.get("hold_expires_at"):
+        text += (f"请在 {appointment['hold_expires_at'][11:16]} 前完成支付，否则号源将自动释放。" if language == "zh"
+                 else f" Please pay by {appointment['hold_expires_at'][11:16]}, or the place is released.")
+    if appointment.get("notice"):
+        text += " " + appointment["notice"]
+
+    def body(tx: Tx) -> dict:
+        message = append(tx, keys, consultation_id, author="system", kind="booking", text=text, client_id=key,
+                         now=now)
+        tx[CONSULTATIONS].update_one({"_id": consultation_id}, {"$addToSet": {"appointment_ids": appointment["id"]}})
+        audit.record(tx, caller, CREATE, "book", "Appointment", appointment["id"], patient_id=doc["patient_id"])
+        return message
+
+    try:
+        message = store.transact(body)
+    except DuplicateKeyError:  # the same retry raced itself: the other attempt posted the confirmation
+        message = store[MESSAGES].find_one({"consultation_id": consultation_id, "client_id": key})
+        if message is None:
+            raise
+    return {"appointment": appointment, "message": _message_view(keys, message).model_dump(mode="json")}

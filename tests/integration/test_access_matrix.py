@@ -188,6 +188,8 @@ DESK = frozenset({"consultant", "team_lead"})
 LEAD = frozenset({"team_lead"})
 KNOWLEDGE_READERS = frozenset({"consultant", "team_lead", "manager"})
 MANAGER = frozenset({"manager"})
+BOOKERS = frozenset({"patient", "consultant", "team_lead"})
+APPOINTMENT_READERS = frozenset({"patient", "consultant", "doctor", "team_lead"})
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 
 
@@ -348,6 +350,41 @@ MATRIX = [
           lambda w, role, own: ("GET", f"/v1/complaints/{w.complaints['a' if own else 'b']}", None)),
     Route("POST", "/v1/complaints/{complaint_id}/status", frozenset({"patient", "team_lead", "manager"}),
           frozenset({"team_lead", "manager"}), fresh_complaint, phase=1),
+    Route("POST", "/v1/consultations/{consultation_id}/appointments", DESK, LEAD,
+          on_chat("POST", "/appointments", {"slot_id": "slt_none"}, allowed=(DESK, LEAD))),
+    # booking: who may book, see and change appointments (the allowed calls, with a clinic's schedule, are tested
+    # in test_booking; here the refusals), and the manager's catalogue
+    Route("POST", "/v1/appointments", BOOKERS, frozenset({"consultant", "team_lead"}),
+          refused_only("POST", "/v1/appointments", {"patient_id": "pat_none", "slot_id": "slt_none"}, BOOKERS)),
+    Route("GET", "/v1/appointments", APPOINTMENT_READERS, NONE, lambda w, role, own: (
+        "GET", f"/v1/appointments?doctor_id={w.sessions['doctor'].account_id}" if role == "doctor"
+        else f"/v1/appointments?patient_id={w.a.id}", None), resourceless=True),
+    *[Route(method, f"/v1/appointments/{{appointment_id}}{suffix}", roles, roles,
+            refused_only(method, f"/v1/appointments/apt_none{suffix}", body, roles))
+      for method, suffix, roles, body in (
+          ("GET", "", APPOINTMENT_READERS, None),
+          ("POST", "/cancel", APPOINTMENT_READERS, {"reason": "patient_request"}),
+          ("POST", "/reschedule", BOOKERS, {"slot_id": "slt_none"}),
+          ("POST", "/confirm", DESK, None),
+          ("POST", "/check-in", APPOINTMENT_READERS, {}),
+          ("POST", "/complete", frozenset({"doctor"}), None))],
+    Route("POST", "/v1/departments", MANAGER, NONE, lambda w, role, own: (
+        "POST", "/v1/departments", {"code": f"matrix_{next(_sequence)}", "name_zh": "矩阵科", "name_en": "Matrix"}),
+          ok=201, resourceless=True),
+    Route("PATCH", "/v1/departments/{code}", MANAGER, NONE, refused_only(
+        "PATCH", "/v1/departments/urology", {"name_zh": "泌尿外科"}, MANAGER), resourceless=True),
+    Route("PATCH", "/v1/services/{code}", MANAGER, NONE, refused_only(
+        "PATCH", "/v1/services/first_visit", {"slot_minutes": 15}, MANAGER), resourceless=True),
+    Route("POST", "/v1/rooms", MANAGER, NONE, lambda w, role, own: (
+        "POST", "/v1/rooms", {"code": f"room_{next(_sequence)}", "name": "矩阵诊室"}), ok=201, resourceless=True),
+    Route("POST", "/v1/doctors", MANAGER, NONE, refused_only("POST", "/v1/doctors", {}, MANAGER), resourceless=True),
+    Route("PATCH", "/v1/doctors/{doctor_id}", MANAGER, NONE,
+          refused_only("PATCH", "/v1/doctors/acc_none", {"title": "主任医师"}, MANAGER), resourceless=True),
+    Route("GET", "/v1/doctors/{doctor_id}/schedule", frozenset({"doctor", "manager"}), NONE,
+          refused_only("GET", "/v1/doctors/acc_none/schedule", None, frozenset({"doctor", "manager"})),
+          resourceless=True),
+    Route("PUT", "/v1/doctors/{doctor_id}/schedule", MANAGER, NONE,
+          refused_only("PUT", "/v1/doctors/acc_none/schedule", {"sessions": []}, MANAGER), resourceless=True),
     Route("POST", "/v1/auth/logout", SIGNED_IN, NONE, fixed("POST", "/v1/auth/logout"), ok=204, phase=2,
           resourceless=True),
 ]
@@ -359,6 +396,9 @@ PUBLIC = [
     ("GET", "/.well-known/jwks.json", None, 200), ("GET", "/v1/fees", None, 200),
     ("GET", "/v1/doctor-profiles", None, 200),
     ("POST", "/v1/consultations", {"message": "你好，想咨询一下"}, 201),
+    ("GET", "/v1/departments", None, 200), ("GET", "/v1/services", None, 200), ("GET", "/v1/rooms", None, 200),
+    ("GET", "/v1/doctors", None, 200), ("GET", "/v1/doctors/{doctor_id}", None, 404),
+    ("GET", "/v1/doctors/{doctor_id}/slots", None, 404), ("GET", "/v1/slots", None, 200),
     ("POST", "/v1/auth/otp", {"phone": "13811112222", "purpose": "register"}, 202),
     ("POST", "/v1/auth/signup", {"phone": "13811113333", "code": "000000", "password": "pale-orchid-19",
                                  "consent": {"privacy_notice": "2026-11-01", "sensitive_health_data": "2026-11-01"}},
@@ -424,5 +464,5 @@ def test_the_access_matrix(world):
 
 def test_public_routes_need_no_token(stack):
     for method, path, body, status in PUBLIC:
-        resp = stack.api().send(method, path, body)
+        resp = stack.api().send(method, path.replace("{doctor_id}", "acc_none"), body)
         assert resp.status == status, f"{method} {path}: {resp.status} {resp.body}"

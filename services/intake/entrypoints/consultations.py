@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import ServiceRpc as NamekoServiceRpc
 
 from services.intake import consultations, desk, history, rulebook
 from services.intake.consultation_schemas import (
@@ -24,7 +25,7 @@ from services.intake.triage import DoctorProfile
 from wenzhen.config import settings
 from wenzhen.crypto import keyring
 from wenzhen.errors import InvalidInput, field_error, validated
-from wenzhen.service import StoreProvider, rpc
+from wenzhen.service import StoreProvider, call, rpc
 from wenzhen.storage import Tx
 from wenzhen.timez import utcnow
 
@@ -58,6 +59,8 @@ def _json(value):
 
 class ConsultationEntrypoints:
     wake_desk = Desk()
+    # Nameko's own proxy keeps the caller's context: booking checks the consultant, not intake, for a booking
+    booking = NamekoServiceRpc("booking")
     desk_rounds: tuple = ()  # more (store, now) -> int callables for the desk loop (complaint deadlines)
 
     # the conversation --------------------------------------------------------------------------------------------
@@ -152,6 +155,19 @@ class ConsultationEntrypoints:
     @rpc
     def training_examples(self) -> list[dict]:
         return consultations.examples(self.store, self.caller)
+
+    @rpc
+    def book_from_chat(self, consultation_id: str, request: dict) -> dict:
+        def book(cid: str, appointment: dict, key: str | None) -> dict:
+            booked = call(self.booking.book_for_consultation, cid, appointment, key)
+            # the names the patient knows (booking's catalogue), for the confirmation in the chat
+            departments = {d["code"]: d for d in call(self.booking.list_departments)}
+            rooms = {r["code"]: r["name"] for r in call(self.booking.list_rooms)}
+            department = departments.get(booked["department"], {})
+            return {**booked, "department_zh": department.get("name_zh"), "department_en": department.get("name_en"),
+                    "room_name": rooms.get(booked.get("room"))}
+
+        return consultations.book_from_chat(self.store, keyring(), self.caller, consultation_id, dict(request), book)
 
     # structured history and triage -------------------------------------------------------------------------------
     @rpc

@@ -1,0 +1,206 @@
+"""`make demo`, step 4: an online consultation at the desk, through the gateway.
+
+A team lead puts a consultant on the desk; an anonymous visitor opens a chat from the web with a first message;
+the router offers it to the consultant, who accepts; the visitor follows the chat on the live stream (Server-Sent
+Events) while the consultant answers; the consultant takes the structured history, reads the triage advice,
+records the department, registers the visitor as a patient and links the chat ("rename the visitor"), and closes
+it marked; the visitor rates it. A second visitor writes about chest pain and sweating: the emergency advice comes
+back in the answer to that very message and the team lead's view shows the red flag.
+
+Outside service hours the first visitor gets the automatic reply with the next opening time; the demo then adds a
+one-off shift around now (and puts the shift table back at the end), so the rest can be shown at any hour.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from deploy.demo import Actor, Journey, StepFailed, compact, detail, heading, new_staff, note
+from wenzhen.timez import hospital_zone
+
+OFFER_WAIT = 15.0
+
+
+@dataclass
+class ChatOutcome:
+    consultation_id: str
+    patient_id: str
+    latency_ms: float
+    urgent_id: str
+
+
+class LiveStream:
+    """The visitor's side of the stream: message events, with the time each arrived."""
+
+    def __init__(self, base: str, token: str, consultation_id: str):
+        request = urllib.request.Request(f"{base}/v1/consultations/{consultation_id}/stream",
+                                         headers={"Authorization": f"Bearer {token}"})
+        self.response = urllib.request.urlopen(request, timeout=70)
+        self.arrived: dict[str, float] = {}
+        self.texts: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        event = None
+        try:
+            for raw in self.response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event:"):
+                    event = line[6:].strip()
+                elif line.startswith("data:") and event == "message":
+                    message = json.loads(line[5:])
+                    self.arrived[message["id"]] = time.monotonic()
+                    self.texts.append(f"seq {message['seq']} {message['author']:<10} {message.get('text') or ''}")
+        except (OSError, ValueError, AttributeError):  # closed by us (http.client drops its socket: None)
+            pass
+
+    def wait_for(self, message_id: str, timeout: float = 5.0) -> float:
+        deadline = time.monotonic() + timeout
+        while message_id not in self.arrived:
+            if time.monotonic() > deadline:
+                raise StepFailed(f"message {message_id} did not arrive on the live stream within {timeout:.0f}s")
+            time.sleep(0.01)
+        return self.arrived[message_id]
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def around_now(hours_before: int = 1, hours_after: int = 2) -> dict:
+    now = datetime.now(hospital_zone())
+    start = (now - timedelta(hours=hours_before)).strftime("%H:00")
+    end = (now + timedelta(hours=hours_after)).strftime("%H:00")
+    return {"code": "demo-extra", "name_zh": "演示加班", "name_en": "Demo extra shift", "start": start, "end": end}
+
+
+def chat_journey(journey: Journey, admin: Actor) -> ChatOutcome:
+    heading("4", "An online consultation: the desk, a live chat, a red flag")
+    lead = new_staff(journey, admin, "team lead", {
+        "username": f"lead.{journey.run}", "name": "刘强", "role": "team_lead", "department": "outpatient"})
+    consultant = new_staff(journey, admin, "consultant", {
+        "username": f"desk.{journey.run}", "name": "赵婷", "role": "consultant", "department": "urology"})
+    shifts = journey.step(lead, "GET", "/v1/desk/shifts",
+                          show=lambda b: [f"{s['code']:<8} {s['name_zh']} {s['start']}–{s['end']}" for s in b])
+    visitor = Actor("visitor")
+    opened = journey.step(visitor, "POST", "/v1/consultations",
+                          {"channel": "web", "message": "医生你好，我最近尿频尿急，小腹有点隐痛，想问问挂什么科"},
+                          expect=201, show=lambda b: [
+                              f"{b['consultation']['id']}: {b['consultation']['status']}, department "
+                              f"{b['consultation']['department']} ({b['consultation']['department_source']}), "
+                              f"visitor token for role {b['visitor_token']['role']}",
+                              *(f"seq {m['seq']} {m['author']:<8} {m['kind']:<10} {m['text']}" for m in b["messages"])])
+    cid = opened["consultation"]["id"]
+    visitor.session = _visitor_session(journey, opened["visitor_token"])
+    restore = None
+    if not opened["consultation"]["in_service_hours"]:
+        note("outside service hours: the automatic reply above names the next opening; the chat stays queued. "
+             "For the demo the team lead adds a one-off shift around now (put back at the end).")
+        restore = [{k: s[k] for k in ("code", "name_zh", "name_en", "start", "end", "weekdays", "team_lead_id")}
+                   for s in shifts]
+        shifts = journey.step(lead, "PUT", "/v1/desk/shifts", {"shifts": [*restore, around_now()]},
+                              show=lambda b: f"shifts now: {', '.join(s['code'] for s in b)}")
+    try:
+        journey.step(lead, "PUT", f"/v1/desk/roster/{consultant.account_id}",
+                     {"skills": ["urology"], "max_chats": 4, "shifts": [s["code"] for s in shifts]},
+                     show=lambda b: f"skills {b['skills']}, up to {b['max_chats']} chats, shifts {b['shifts']}")
+        journey.step(consultant, "PUT", "/v1/desk/presence", {"available": True},
+                     show=lambda b: f"available, on duty: {b['on_duty']}")
+        return _the_chat(journey, lead, consultant, visitor, cid)
+    finally:
+        if restore is not None:
+            journey.step(lead, "PUT", "/v1/desk/shifts", {"shifts": restore},
+                         show=lambda b: f"shift table put back: {', '.join(s['code'] for s in b)}")
+        journey.step(consultant, "PUT", "/v1/desk/presence", {"available": False},
+                     show=lambda b: "the consultant goes off the desk")
+
+
+def _visitor_session(journey: Journey, tokens: dict):
+    from deploy.client import Session
+
+    return Session(journey.api, tokens)
+
+
+def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, cid: str) -> ChatOutcome:
+    deadline = time.monotonic() + OFFER_WAIT
+    while not any(c["id"] == cid and c["status"] == "assigned"
+                  for c in journey.as_(consultant).get("/v1/consultations")):
+        if time.monotonic() > deadline:
+            raise StepFailed(f"the chat was not offered to the consultant within {OFFER_WAIT:.0f}s; "
+                             "see var/log/intake.log")
+        time.sleep(0.2)
+    note("the router offered the chat to the consultant on duty (skill urology, least loaded)")
+    journey.step(consultant, "POST", f"/v1/consultations/{cid}/accept",
+                 show=lambda b: f"{b['status']}, accepted at {b['accepted_at']}")
+
+    stream = LiveStream(journey.api.base, visitor.session.tokens["access_token"], cid)
+    answer = journey.step(consultant, "POST", f"/v1/consultations/{cid}/messages",
+                          {"text": "您好，请问这种情况多久了？以前有过吗？"}, expect=201,
+                          show=lambda b: f"seq {b['items'][0]['seq']}: {b['items'][0]['text']}")
+    sent = time.monotonic()
+    latency = (stream.wait_for(answer["items"][0]["id"]) - sent) * 1000
+    note(f"the visitor's live stream (SSE) received it {latency:.0f} ms after the answer to the post")
+    journey.step(visitor, "POST", f"/v1/consultations/{cid}/messages",
+                 {"text": "三天了，以前在你们医院看过，说是慢性前列腺炎", "client_id": f"demo-{journey.run}-1"},
+                 expect=201, show=lambda b: f"seq {b['items'][0]['seq']}: {b['items'][0]['text']}")
+    journey.step(consultant, "PATCH", f"/v1/consultations/{cid}/history", {
+        "subject": {"relationship": "self", "sex": "male", "age": 36, "occupation": "出租车司机"},
+        "present_illness": {"chief_complaint": "尿频尿急伴小腹隐痛", "site": "小腹", "character": "dull",
+                            "duration": "3天", "severity": "moderate"},
+        "past_history": {"happened_before": True, "cured": False, "treated_where": "本院泌尿外科",
+                         "prior_diagnosis": "慢性前列腺炎"},
+        "allergies": {"none_known": True}, "medications": {"none": True},
+        "follow_up": {"prior_in_person_diagnosis": True, "diagnosis": "慢性前列腺炎",
+                      "record_reference": "MZ2026-104233"}},
+                 show=lambda b: f"completion {b['completion']}; follow-up eligible: {b['follow_up_eligible']}")
+    advice = journey.step(consultant, "GET", f"/v1/consultations/{cid}/triage", show=lambda b: [
+        f"rules v{b['rules_version']}: " + "; ".join(f"{d['department_zh']} ({d['score']})" for d in b["departments"]),
+        *(d["reason"] for d in b["departments"][:1])])
+    first = advice["departments"][0]["department"] if advice["departments"] else "urology"
+    journey.step(consultant, "POST", f"/v1/consultations/{cid}/department", {"department": first},
+                 show=lambda b: f"department recorded: {b['current_department']} (advice followed)")
+
+    patient = journey.step(consultant, "POST", "/v1/patients",
+                           {"name": "孙浩", "sex": "male", "birth_date": "1990-07-12",
+                            "phone": f"137{int(time.time() * 1000) % 100_000_000:08d}"},
+                           expect=201, show=lambda b: f"registered {b['id']} for the visitor")
+    journey.step(consultant, "POST", f"/v1/consultations/{cid}/patient", {"patient_id": patient["id"]},
+                 show=lambda b: f"the chat now belongs to {b['patient_id']} (visitor renamed)")
+    journey.step(consultant, "POST", f"/v1/consultations/{cid}/messages",
+                 {"text": "建议您近期来泌尿外科复诊，平时注意不要饮酒、少吃辛辣，避免久坐久开车。祝您早日康复！"},
+                 expect=201, show=lambda b: f"seq {b['items'][0]['seq']}: {b['items'][0]['text']}")
+    journey.step(consultant, "POST", f"/v1/consultations/{cid}/close",
+                 {"outcome": "information_only", "disease_category": "前列腺炎", "tags": ["复诊"]},
+                 show=lambda b: f"{b['status']}: {b['outcome']}, {b['disease_category']} {b['tags']}")
+    journey.step(visitor, "POST", f"/v1/consultations/{cid}/rating", {"rating": 5},
+                 show=lambda b: f"rated {b['rating']}/5")
+    time.sleep(0.3)
+    stream.close()
+    detail("what the visitor's stream showed:", *stream.texts)
+
+    note("another visitor writes about chest pain with sweating")
+    started = time.monotonic()
+    urgent = journey.step(Actor("visitor 2"), "POST", "/v1/consultations",
+                          {"message": "我父亲突然胸口剧痛，满头大汗，喘不上气"}, expect=201,
+                          show=lambda b: [f"urgent {b['consultation']['urgent']}, red flags "
+                                          f"{b['consultation']['red_flags']}",
+                                          *(f"seq {m['seq']} {m['kind']:<9} {m['text']}" for m in b["messages"])])
+    note(f"the emergency advice came back in the answer to the first message, {1000 * (time.monotonic() - started):.0f}"
+         " ms after it was sent, before any routing")
+    view = journey.step(lead, "GET", "/v1/desk", show=lambda b: [
+        f"in service: {b['in_service_hours']}, shifts on duty {b['on_duty_shifts']}",
+        f"queue: {compact([(q['id'][-6:], q['urgent'], q['status']) for q in b['queue']])}",
+        f"red flags: {compact(b['red_flags'])}",
+        f"breaches today: {b['breaches_today']}, open incidents: {len(b['open_incidents'])}"])
+    urgent_id = urgent["consultation"]["id"]
+    if urgent_id not in [r["consultation_id"] for r in view["red_flags"]]:
+        raise StepFailed("the team lead's view does not show the red flag")
+    if urgent_id in [q["id"] for q in view["queue"] if q["status"] == "queued"]:
+        journey.step(lead, "POST", f"/v1/consultations/{urgent_id}/pick",
+                     show=lambda b: f"the team lead takes the urgent chat: {b['status']}")
+    else:
+        note("the router already offered the urgent chat (it jumped the queue)")
+    return ChatOutcome(cid, patient["id"], latency, urgent_id)

@@ -1,0 +1,315 @@
+"""Booking through the gateway against the real broker and database: the catalogue, availability, the booking
+races (64 concurrent clients: no double booking, no overbooking), idempotent retries, half-day defaults, atomic
+rescheduling, hold expiry by the sweeper, check-in and no-shows."""
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import requests
+
+from deploy.client import Session
+from tests.integration.conftest import wait_until
+from wenzhen.timez import hospital_zone
+
+pytestmark = pytest.mark.integration
+
+RACERS = 64
+
+
+@dataclass
+class Clinic:
+    stack: object
+    manager: Session
+    doctor: Session
+    consultant: Session
+    department: str
+    d1: date  # tomorrow (hospital zone): half-days, idempotency, rescheduling, holds
+    d2: date  # the day after: the races
+
+    @property
+    def doctor_id(self) -> str:
+        return self.doctor.account_id
+
+    def token(self, session: Session) -> str:
+        return session.tokens["access_token"]
+
+    def send(self, method: str, path: str, session: Session | None = None, body=None, key: str | None = None):
+        headers = self.stack.headers(self.token(session)) if session else {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return requests.request(method, self.stack.url + path, json=body, headers=headers, timeout=30)
+
+    def slots(self, day: date, service: str, limit: int = 200) -> list[dict]:
+        resp = self.send("GET", f"/v1/doctors/{self.doctor_id}/slots?from={day}&to={day}&service={service}"
+                                f"&limit={limit}")
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    def slot_at(self, day: date, hhmm: str, service: str = "first_visit") -> str:
+        return next(s["id"] for s in self.slots(day, service) if s["start"][11:16] == hhmm)
+
+    def patients(self, n: int) -> list[str]:
+        """n patient records registered by a consultant, once booking has heard of them."""
+        ids = [self.stack.register()["id"] for _ in range(n)]
+        known = self.stack.db("booking")["known_patients"]
+        wait_until(lambda: known.count_documents({"_id": {"$in": ids}}) == n, timeout=60,
+                   what="booking to hear of the registered patients")
+        return ids
+
+    def appointment(self, appointment_id: str) -> dict:
+        return self.stack.db("booking")["appointments"].find_one({"_id": appointment_id})
+
+
+def _template(weekdays: set[int], room: str) -> dict:
+    sessions = []
+    for weekday in sorted(weekdays):
+        sessions += [
+            {"weekday": weekday, "start": "08:00", "end": "12:00", "service": "first_visit", "room": room},
+            {"weekday": weekday, "start": "14:00", "end": "17:00", "service": "first_visit", "room": room},
+            {"weekday": weekday, "start": "17:00", "end": "19:00", "service": "follow_up", "capacity": 3,
+             "room": room},
+            {"weekday": weekday, "start": "19:00", "end": "21:00", "service": "online_video"},
+        ]
+    return {"sessions": sessions}
+
+
+@pytest.fixture(scope="module")
+def clinic(stack) -> Clinic:
+    manager, doctor, consultant = stack.staff("manager"), stack.staff("doctor"), stack.staff("consultant")
+    booking = stack.db("booking")
+    wait_until(lambda: booking["staff_accounts"].find_one({"_id": doctor.account_id}), timeout=30,
+               what="booking to hear of the doctor's account")
+    today = datetime.now(hospital_zone()).date()
+    c = Clinic(stack, manager, doctor, consultant, f"uro_{uuid.uuid4().hex[:8]}", today + timedelta(days=1),
+               today + timedelta(days=2))
+    assert c.send("POST", "/v1/departments", manager, {"code": c.department, "name_zh": "泌尿外科",
+                                                        "name_en": "Urology"}).status_code == 201
+    room = f"r_{uuid.uuid4().hex[:8]}"
+    assert c.send("POST", "/v1/rooms", manager, {"code": room, "name": "门诊楼3层12诊室",
+                                                  "department": c.department}).status_code == 201
+    profile = {"doctor_id": doctor.account_id, "display_name": "李明", "department": c.department,
+               "title": "主任医师", "expertise": ["前列腺炎"], "fee_level": "主任医师号", "fee_fen": 5000,
+               "licence_number": "110440000012345", "profile": "从事泌尿外科临床工作二十年。",
+               "services": ["first_visit", "follow_up", "online_video"]}
+    created = c.send("POST", "/v1/doctors", manager, profile)
+    assert created.status_code == 201, created.text
+    schedule = c.send("PUT", f"/v1/doctors/{doctor.account_id}/schedule", manager,
+                      _template({c.d1.isoweekday(), c.d2.isoweekday()}, room))
+    assert schedule.status_code == 200, schedule.text
+    assert schedule.json()["generation"]["created"] >= 2 * (16 + 12 + 12 + 8)
+    return c
+
+
+def test_the_catalogue_and_availability_are_public(clinic):
+    departments = clinic.send("GET", "/v1/departments").json()
+    assert {"code": clinic.department, "name_zh": "泌尿外科", "name_en": "Urology", "active": True} in departments
+    (doctor,) = clinic.send("GET", f"/v1/doctors?department={clinic.department}").json()
+    assert doctor["id"] == clinic.doctor_id and doctor["display_name"] == "李明" and doctor["fee_fen"] == 5000
+    services = {s["code"]: s for s in clinic.send("GET", "/v1/services").json()}
+    assert services["online_video"]["prepayment"] and not services["first_visit"]["prepayment"]
+    slots = clinic.slots(clinic.d1, "first_visit")
+    assert [s["start"][11:16] for s in slots[:2]] == ["08:00", "08:15"] and slots[0]["start"].endswith("+08:00")
+    search = clinic.send("GET", f"/v1/slots?department={clinic.department}&service=follow_up&limit=1").json()
+    assert search[0]["start"][11:16] == "17:00" and search[0]["capacity"] == 3
+    bad = clinic.send("GET", f"/v1/doctors/{clinic.doctor_id}/slots?from={clinic.d2}&to={clinic.d1}")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "to"
+    assert clinic.send("POST", "/v1/departments", clinic.doctor, {"code": "ent", "name_zh": "耳鼻喉科",
+                                                                   "name_en": "ENT"}).status_code == 403
+
+
+def _race(clinic: Clinic, slot_ids: list[str], patients: list[str]) -> list[requests.Response]:
+    """Every client at once (a barrier), client i for slot i mod len(slot_ids)."""
+    barrier = threading.Barrier(len(patients))
+    answers: list[requests.Response | None] = [None] * len(patients)
+
+    def client(i: int) -> None:
+        body = {"patient_id": patients[i], "slot_id": slot_ids[i % len(slot_ids)]}
+        barrier.wait()
+        answers[i] = clinic.send("POST", "/v1/appointments", clinic.consultant, body)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(patients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert all(a is not None for a in answers)
+    return answers
+
+
+def test_64_clients_racing_for_10_single_places_make_exactly_10_bookings(clinic):
+    slot_ids = [s["id"] for s in clinic.slots(clinic.d2, "first_visit")[:10]]
+    patients = clinic.patients(RACERS)
+    answers = _race(clinic, slot_ids, patients)
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses == {201: 10, 409: RACERS - 10}, statuses
+    won = [a.json() for a in answers if a.status_code == 201]
+    assert sorted(a["slot_id"] for a in won) == sorted(slot_ids)  # one each: no overlap
+    assert all(a.json()["errors"][0]["type"] == "full" for a in answers if a.status_code == 409)
+    db = clinic.stack.db("booking")
+    for sid in slot_ids:
+        slot = db["slots"].find_one({"_id": sid})
+        holders = db["appointments"].count_documents({"slot_id": sid, "holds_slot": True})
+        assert (slot["booked"], slot["free"], holders) == (1, 0, 1)
+    assert not {s["id"] for s in clinic.slots(clinic.d2, "first_visit")} & set(slot_ids)
+
+
+def test_with_capacity_three_no_slot_takes_more_than_three(clinic):
+    slot_ids = [s["id"] for s in clinic.slots(clinic.d2, "follow_up")[:10]]
+    patients = clinic.patients(RACERS)
+    answers = _race(clinic, slot_ids, patients)
+    statuses = Counter(a.status_code for a in answers)
+    assert statuses == {201: 30, 409: RACERS - 30}, statuses
+    per_slot = Counter(a.json()["slot_id"] for a in answers if a.status_code == 201)
+    assert set(per_slot.values()) == {3} and set(per_slot) == set(slot_ids)
+    db = clinic.stack.db("booking")
+    for sid in slot_ids:
+        slot = db["slots"].find_one({"_id": sid})
+        assert (slot["booked"], slot["free"], slot["capacity"]) == (3, 0, 3)
+        assert db["appointments"].count_documents({"slot_id": sid, "holds_slot": True}) == 3
+
+
+def test_a_retried_booking_returns_the_first_result(clinic):
+    (patient,) = clinic.patients(1)
+    body = {"patient_id": patient, "slot_id": clinic.slot_at(clinic.d1, "11:30")}
+    key = f"retry-{uuid.uuid4().hex}"
+    barrier = threading.Barrier(6)
+    answers: list[requests.Response] = []
+
+    def client() -> None:
+        barrier.wait()
+        answers.append(clinic.send("POST", "/v1/appointments", clinic.consultant, body, key=key))
+
+    threads = [threading.Thread(target=client) for _ in range(6)]  # the same request, six times at once
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert {a.status_code for a in answers} == {201}, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert sum(not a.json()["replayed"] for a in answers) == 1
+    assert clinic.stack.db("booking")["appointments"].count_documents({"patient_id": patient}) == 1
+    later = clinic.send("POST", "/v1/appointments", clinic.consultant, body, key=key)
+    assert later.status_code == 201 and later.json()["replayed"] and later.json()["id"] == answers[0].json()["id"]
+    other = clinic.send("POST", "/v1/appointments", clinic.consultant,
+                        {**body, "slot_id": clinic.slot_at(clinic.d1, "11:45")}, key=key)
+    assert other.status_code == 409 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    bad = clinic.send("POST", "/v1/appointments", clinic.consultant, body, key="no spaces allowed")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_half_days_default_to_ten_and_two_or_the_nearest_free_time(clinic):
+    user = clinic.stack.patient()
+    morning = {"patient_id": user.id, "date": clinic.d1.isoformat(), "half_day": "morning",
+               "service": "first_visit", "doctor_id": clinic.doctor_id}
+    first = user.api.post("/v1/appointments", morning)
+    assert first["start"][11:16] == "10:00" and first["half_day"]["exact"] and first["status"] == "confirmed"
+    assert first["checkin_code"] and first["booked_by_role"] == "patient"
+    (other,) = clinic.patients(1)
+    second = clinic.send("POST", "/v1/appointments", clinic.consultant, {**morning, "patient_id": other}).json()
+    assert second["half_day"]["chosen_time"] == "09:45" and not second["half_day"]["exact"]
+    afternoon = clinic.send("POST", "/v1/appointments", clinic.consultant,
+                            {**morning, "patient_id": other, "half_day": "afternoon",
+                             "doctor_id": None, "department": clinic.department}).json()
+    assert afternoon["start"][11:16] == "14:00" and afternoon["half_day"]["default_time"] == "14:00"
+    # the patient sees their own booking, others do not; every read is audited
+    assert user.api.get(f"/v1/appointments/{first['id']}")["id"] == first["id"]
+    assert clinic.send("GET", f"/v1/appointments/{first['id']}", clinic.doctor).status_code == 200
+    assert clinic.send("GET", f"/v1/appointments/{first['id']}", clinic.consultant).status_code == 404
+    entries = clinic.stack.db("booking")["audit_log"].find({"entity_id": first["id"], "action": "R"})
+    assert {(e["agent_role"], e["outcome"]) for e in entries} == {("patient", "success"), ("doctor", "success"),
+                                                                   ("consultant", "denied")}
+    mine = user.api.get(f"/v1/appointments?patient_id={user.id}")
+    assert [a["id"] for a in mine] == [first["id"]]
+
+
+def test_a_reschedule_into_a_full_slot_leaves_the_booking_as_it_was(clinic):
+    a, b = clinic.patients(2)
+    old, full, free = (clinic.slot_at(clinic.d1, t) for t in ("15:00", "15:15", "15:30"))
+    booked = clinic.send("POST", "/v1/appointments", clinic.consultant, {"patient_id": a, "slot_id": old}).json()
+    assert clinic.send("POST", "/v1/appointments", clinic.consultant,
+                       {"patient_id": b, "slot_id": full}).status_code == 201
+    refused = clinic.send("POST", f"/v1/appointments/{booked['id']}/reschedule", clinic.consultant, {"slot_id": full})
+    assert refused.status_code == 409
+    still = clinic.send("GET", f"/v1/appointments/{booked['id']}", clinic.consultant).json()
+    assert still["slot_id"] == old and still["start"] == booked["start"] and still["reschedules"] == 0
+    db = clinic.stack.db("booking")
+    assert db["slots"].find_one({"_id": old})["booked"] == 1 and db["slots"].find_one({"_id": full})["booked"] == 1
+    moved = clinic.send("POST", f"/v1/appointments/{booked['id']}/reschedule", clinic.consultant, {"slot_id": free})
+    assert moved.status_code == 200 and moved.json()["slot_id"] == free and moved.json()["reschedules"] == 1
+    assert db["slots"].find_one({"_id": old})["free"] == 1 and db["slots"].find_one({"_id": free})["free"] == 0
+    assert old in {s["id"] for s in clinic.slots(clinic.d1, "first_visit")}
+
+
+def test_an_unpaid_hold_lapses_and_the_slot_returns(clinic):
+    (patient,) = clinic.patients(1)
+    sid = clinic.slot_at(clinic.d1, "19:00", "online_video")
+    held = clinic.send("POST", "/v1/appointments", clinic.consultant, {"patient_id": patient, "slot_id": sid}).json()
+    assert held["status"] == "held" and held["kind"] == "consultation_only" and held["hold_expires_at"]
+    assert sid not in {s["id"] for s in clinic.slots(clinic.d1, "online_video")}
+    db = clinic.stack.db("booking")
+    # the hold is due (as if BOOKING_HOLD_MINUTES had passed); the sweeper, a timer in the service, ends it
+    db["appointments"].update_one({"_id": held["id"]},
+                                  {"$set": {"hold_expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
+    wait_until(lambda: clinic.appointment(held["id"])["status"] == "expired", timeout=30, what="the hold to lapse")
+    assert sid in {s["id"] for s in clinic.slots(clinic.d1, "online_video")}
+    late = clinic.send("POST", f"/v1/appointments/{held['id']}/confirm", clinic.consultant)
+    assert late.status_code == 409
+    wait_until(lambda: db["outbox"].find_one({"subject": held["id"], "type": "appointment_cancelled",
+                                              "status": "sent"}), what="the cancellation to be published")
+
+
+def test_arrival_by_qr_code_and_no_shows_by_the_sweeper(clinic):
+    a, b = clinic.patients(2)
+    came = clinic.send("POST", "/v1/appointments", clinic.consultant,
+                       {"patient_id": a, "slot_id": clinic.slot_at(clinic.d1, "16:00")}).json()
+    missed = clinic.send("POST", "/v1/appointments", clinic.consultant,
+                         {"patient_id": b, "slot_id": clinic.slot_at(clinic.d1, "16:15")}).json()
+    db = clinic.stack.db("booking")
+    now = datetime.now(UTC)
+    db["appointments"].update_one({"_id": came["id"]}, {"$set": {"start": now + timedelta(minutes=20)}})
+    db["appointments"].update_one({"_id": missed["id"]}, {"$set": {"start": now - timedelta(minutes=31)}})
+    code = clinic.appointment(came["id"])["checkin_code"]
+    wrong = clinic.send("POST", f"/v1/appointments/{came['id']}/check-in", clinic.consultant, {"code": "x" * 24})
+    assert wrong.status_code == 422
+    arrived = clinic.send("POST", f"/v1/appointments/{came['id']}/check-in", clinic.consultant, {"code": code})
+    assert arrived.status_code == 200 and arrived.json()["checkin_method"] == "qr"
+    wait_until(lambda: clinic.appointment(missed["id"])["status"] == "no_show", timeout=30, what="the no-show")
+    done = clinic.send("POST", f"/v1/appointments/{came['id']}/complete", clinic.doctor)
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+
+
+def test_a_consultant_books_from_the_chat_and_the_confirmation_appears_in_it(clinic):
+    stack, consultant = clinic.stack, clinic.consultant
+    patient = consultant.as_user.post("/v1/patients", {"name": "吴刚", "sex": "male", "birth_date": "1985-02-03",
+                                                       "phone": f"136{uuid.uuid4().int % 10**8:08d}"})
+    wait_until(lambda: stack.db("booking")["known_patients"].find_one({"_id": patient["id"]}), timeout=30,
+               what="booking to hear of the patient")
+    chat = consultant.as_user.post("/v1/consultations", {"channel": "phone", "patient_id": patient["id"],
+                                                         "message": "想预约明天下午泌尿外科的号"})
+    cid = chat["consultation"]["id"]
+    request = {"date": clinic.d1.isoformat(), "half_day": "afternoon", "service": "first_visit",
+               "doctor_id": clinic.doctor_id, "client_id": "desk-booking-0001"}
+    booked = clinic.send("POST", f"/v1/consultations/{cid}/appointments", consultant, request)
+    assert booked.status_code == 201, booked.text
+    appointment, message = booked.json()["appointment"], booked.json()["message"]
+    assert appointment["patient_id"] == patient["id"] and appointment["start"][11:16] == "14:00"
+    assert message["kind"] == "booking" and "14:00" in message["text"] and "泌尿外科" in message["text"]
+    assert clinic.appointment(appointment["id"])["consultation_id"] == cid
+    again = clinic.send("POST", f"/v1/consultations/{cid}/appointments", consultant, request).json()
+    assert again["appointment"]["id"] == appointment["id"] and again["message"]["id"] == message["id"]
+    texts = [m for m in consultant.as_user.get(f"/v1/consultations/{cid}/messages")["items"] if m["kind"] == "booking"]
+    assert len(texts) == 1, "a retried booking posts one confirmation"
+    # a visitor's chat (no patient yet) cannot book: link the visitor first
+    visitor_chat = stack.api().post("/v1/consultations", {"message": "想挂号"})["consultation"]["id"]
+    lead = stack.staff("team_lead")
+    lead.as_user.post(f"/v1/consultations/{visitor_chat}/pick")
+    refused = clinic.send("POST", f"/v1/consultations/{visitor_chat}/appointments", lead,
+                          {**request, "client_id": "desk-booking-0002"})
+    assert refused.status_code == 409 and "patient" in refused.json()["detail"]
+    lead.as_user.post(f"/v1/consultations/{visitor_chat}/close", {"outcome": "dropped"})
+    consultant.as_user.post(f"/v1/consultations/{cid}/close", {"outcome": "booked", "disease_category": "前列腺炎"})
