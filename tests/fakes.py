@@ -5,7 +5,7 @@ mechanics: unique ``_id`` and the *unique* indexes a service declares (compound,
 sparse and partial ones: pass ``domain.INDEXES``); queries by equality on plain
 and dotted fields (``None`` also matches a missing field, an array matches any of
 its elements), ``$in``/``$ne``/``$gt``/``$gte``/``$lt``/``$lte`` and ``$or``;
-inclusion projections; ``sort``/``limit``; the update operators ``$set``,
+inclusion projections; ``sort``/``limit``; ``bulk_write`` of ``UpdateOne``s; the update operators ``$set``,
 ``$inc`` and ``$setOnInsert`` (upserts too); all-or-nothing transactions (a body
 that raises leaves nothing behind). Anything else raises UnsupportedByFake
 rather than pretending: what needs more of MongoDB belongs in the integration tests.
@@ -16,7 +16,7 @@ import copy
 import operator
 from types import SimpleNamespace
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 _MISSING = object()
@@ -189,6 +189,16 @@ class FakeCollection:
         before, after = self._update(query, update, upsert)
         return SimpleNamespace(matched_count=int(before is not None), modified_count=int(before not in (None, after)),
                                upserted_id=after["_id"] if before is None and after else None)
+
+    def bulk_write(self, requests, ordered=True, session=None):
+        """``UpdateOne`` requests only (each applied as ``update_one``); other kinds are not imitated."""
+        upserted = 0
+        for request in requests:
+            if not isinstance(request, UpdateOne):
+                raise UnsupportedByFake(f"FakeCollection: bulk {type(request).__name__}")
+            doc = request._doc
+            upserted += self.update_one(request._filter, doc, upsert=bool(request._upsert)).upserted_id is not None
+        return SimpleNamespace(upserted_count=upserted)
 
     def find_one_and_update(self, query, update, projection=None, upsert=False,
                             return_document=ReturnDocument.BEFORE, session=None):

@@ -240,12 +240,23 @@ def save_history(call: Call, consultation_id: str) -> dict:
     return call.rpc("intake", "save_history", consultation_id, call.body.model_dump(mode="json", exclude_unset=True))
 
 
+class TriageQuery(BaseModel):
+    """What the patient said they prefer (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sex: Literal["male", "female"] | None = Field(default=None, description="A male or female doctor.")
+    doctor_id: str | None = Field(default=None, description="A doctor the patient asked for by name.")
+    title: str | None = Field(default=None, max_length=40, description="e.g. 主任医师")
+
+
 @api.route("GET", "/v1/consultations/{consultation_id}/triage", summary="Department and doctor advice", tags=TAGS,
-           allow=STAFF, response=TriageAdvice, errors=NOT_YOURS)
+           allow=STAFF, query=TriageQuery, response=TriageAdvice, errors=NOT_YOURS)
 def get_triage(call: Call, consultation_id: str) -> dict:
     """From the patient's messages and history, by the managers' rule table (its version is shown): departments
-    with the matched words and a hedged reason, and doctors of the first one with the reasons for their rank."""
-    return call.rpc("intake", "get_triage", consultation_id)
+    with the matched words and a hedged reason, and doctors of the first one (booking's catalogue) with the reasons
+    for their rank: expertise matched, free places in the next 3 days, the patient's stated preference."""
+    preference = call.query.model_dump(exclude_none=True)
+    return call.rpc("intake", "get_triage", consultation_id, preference or None)
 
 
 @api.route("POST", "/v1/consultations/{consultation_id}/department", summary="Record the department chosen",

@@ -21,8 +21,8 @@ import hashlib
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from services.booking import catalogue
 from services.booking.schemas import Generation, Schedule, ScheduleTemplate, ServiceCode, ServiceSettings, Slot
@@ -169,15 +169,10 @@ def generate_slots(store: Store, doctor_id: str, horizon_days: int, now: datetim
     existing = {s["_id"]: s for s in store[SLOTS].find({"doctor_id": doctor_id,
                                                         "start": {"$gt": now, "$lt": window_end}})}
     result = Generation()
+    result.created = _create(store, [slot for sid, slot in wanted.items() if sid not in existing])
     for sid, slot in wanted.items():
         have = existing.get(sid)
         if have is None:
-            try:
-                done = store[SLOTS].update_one({"_id": sid}, {"$setOnInsert": {k: v for k, v in slot.items()
-                                                                               if k != "_id"}}, upsert=True)
-                result.created += int(done.upserted_id is not None)
-            except DuplicateKeyError:  # another generator made it a moment ago
-                pass
             continue
         if have["status"] == "closed":
             done = store[SLOTS].update_one({"_id": sid, "status": "closed"}, {"$set": {"status": "open"}})
@@ -193,6 +188,21 @@ def generate_slots(store: Store, doctor_id: str, horizon_days: int, now: datetim
         else:
             result.kept_booked.append(sid)
     return result
+
+
+def _create(store: Store, slots: list[dict]) -> int:
+    """Insert the missing slots in one round trip (a two-week schedule is hundreds); a slot another generator made a
+    moment ago is left as it is (``$setOnInsert``), so this stays idempotent."""
+    if not slots:
+        return 0
+    ops = [UpdateOne({"_id": slot["_id"]}, {"$setOnInsert": {k: v for k, v in slot.items() if k != "_id"}},
+                     upsert=True) for slot in slots]
+    try:
+        return store[SLOTS].bulk_write(ops, ordered=False).upserted_count
+    except BulkWriteError as exc:  # duplicates: made by another generator at the same moment
+        if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+            raise
+        return exc.details.get("nUpserted", 0)
 
 
 def _resize(store: Store, have: dict, slot: dict, attempts: int = 3) -> int:

@@ -633,26 +633,34 @@ def _patient_texts(store: Store, keys: Keyring, doc: dict) -> list[str]:
     return texts
 
 
-def triage_advice(store: Store, keys: Keyring, caller: Caller, consultation_id: str,
-                  doctor_profiles: Callable[[str], list[triage.DoctorProfile]]) -> TriageAdvice:
+DoctorSource = Callable[[str], tuple[list[triage.DoctorProfile], dict[str, int] | None]]
+
+
+def triage_advice(store: Store, keys: Keyring, caller: Caller, consultation_id: str, doctors: DoctorSource,
+                  preference: triage.DoctorPreference | None = None) -> TriageAdvice:
     """Department advice from the complaint and history (the managers' rule table), and doctor advice for the
-    first department (expertise, the patient's stated preference), each with its reasons. Advice only."""
+    first department (expertise, free places in the next days, the patient's stated preference), each with its
+    reasons. Advice only. ``doctors(department)`` gives the department's doctors and their free places (None when
+    unknown)."""
     _staff_only(caller)
     doc = load(store, caller, consultation_id, subtype="triage")
     texts = _patient_texts(store, keys, doc)
     table = rulebook.current(store, "triage")
     departments = triage.recommend_departments(texts, table.rules)
     focus = departments[0].department if departments else doc.get("department")
-    doctors = triage.recommend_doctors(focus, texts, doctor_profiles(focus)) if focus else []
+    advice: list = []
+    if focus:
+        profiles, free = doctors(focus)
+        advice = triage.recommend_doctors(focus, texts, profiles, free, preference)
     audit.record(store, caller, READ, "read", "ConsultationTriage", consultation_id, patient_id=doc.get("patient_id"))
-    return TriageAdvice(rules_version=table.table_version, departments=departments, doctors=doctors,
+    return TriageAdvice(rules_version=table.table_version, departments=departments, doctors=advice,
                         current_department=doc.get("department"))
 
 
 def choose_department(store: Store, keys: Keyring, caller: Caller, consultation_id: str, choice: DepartmentChoice,
-                      doctor_profiles: Callable[[str], list[triage.DoctorProfile]]) -> TriageAdvice:
+                      doctors: DoctorSource) -> TriageAdvice:
     """The consultant's final choice, recorded with the advice it was given (``triage_recommended``)."""
-    advice = triage_advice(store, keys, caller, consultation_id, doctor_profiles)
+    advice = triage_advice(store, keys, caller, consultation_id, doctors)
     load(store, caller, consultation_id, act=True, subtype="triage")
     recommended = [d["department"] for d in advice.departments]
 

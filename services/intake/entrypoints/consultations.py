@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import base64
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ServiceRpc as NamekoServiceRpc
@@ -21,13 +24,15 @@ from services.intake.consultation_schemas import (
     ShiftTable,
     Transfer,
 )
-from services.intake.triage import DoctorProfile
+from services.intake.triage import DoctorPreference, DoctorProfile
 from wenzhen.config import settings
 from wenzhen.crypto import keyring
 from wenzhen.errors import InvalidInput, field_error, validated
 from wenzhen.service import StoreProvider, call, rpc
 from wenzhen.storage import Tx
-from wenzhen.timez import utcnow
+from wenzhen.timez import hospital_zone, utcnow
+
+log = logging.getLogger("intake.desk")
 
 
 class Desk(DependencyProvider):
@@ -186,20 +191,37 @@ class ConsultationEntrypoints:
         return _json(saved)
 
     @rpc
-    def get_triage(self, consultation_id: str) -> dict:
-        return _json(consultations.triage_advice(self.store, keyring(), self.caller, consultation_id,
-                                                 self._doctor_profiles))
+    def get_triage(self, consultation_id: str, preference: dict | None = None) -> dict:
+        wanted = validated(DoctorPreference, preference) if preference else None
+        return _json(consultations.triage_advice(self.store, keyring(), self.caller, consultation_id, self._doctors,
+                                                 wanted))
 
     @rpc
     def choose_department(self, consultation_id: str, choice: dict) -> dict:
         return _json(consultations.choose_department(self.store, keyring(), self.caller, consultation_id,
-                                                     validated(DepartmentChoice, choice), self._doctor_profiles))
+                                                     validated(DepartmentChoice, choice), self._doctors))
 
-    def _doctor_profiles(self, department: str) -> list[DoctorProfile]:
-        """The managers' doctor profiles in the knowledge base, as the doctor advice reads them."""
-        from services.intake import knowledge
+    def _doctors(self, department: str) -> tuple[list[DoctorProfile], dict[str, int] | None]:
+        """The department's bookable doctors and their free places in the next 3 days, from booking's catalogue;
+        when booking does not answer, the knowledge base's doctor profiles with availability unknown."""
+        today = datetime.now(hospital_zone()).date()
+        try:
+            listed = call(self.booking.list_doctors, department, timeout=2)
+            slots = call(self.booking.search_slots, {"department": department, "from": today.isoformat(),
+                                                     "to": (today + timedelta(days=2)).isoformat(), "limit": 200},
+                         timeout=2)
+        except Exception as exc:  # noqa: BLE001 - advice goes on without booking's figures
+            log.warning("booking did not answer for the doctor advice (%s)", type(exc).__name__)
+            from services.intake import knowledge
 
-        return [DoctorProfile.model_validate(p.model_dump()) for p in knowledge.doctor_profiles(self.store, department)]
+            return [DoctorProfile.model_validate(p.model_dump())
+                    for p in knowledge.doctor_profiles(self.store, department)], None
+        free = Counter()
+        for slot in slots:
+            free[slot["doctor_id"]] += slot["free"]
+        profiles = [DoctorProfile(doctor_id=d["id"], department=d["department"], title=d["title"],
+                                  expertise=d["expertise"]) for d in listed if d.get("active", True)]
+        return profiles, {p.doctor_id: free[p.doctor_id] for p in profiles}
 
     # the desk ----------------------------------------------------------------------------------------------------
     @rpc
