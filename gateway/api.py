@@ -68,6 +68,7 @@ class Operation:
     errors: dict[int, str] = field(default_factory=dict)
     description: str = ""
     content_type: str = JSON  # of the success response
+    raw_body: str | None = None  # the handler reads the body itself (a file): what it must be, for the document
 
     @property
     def operation_id(self) -> str:
@@ -152,7 +153,8 @@ class Api:
         self.operations: list[Operation] = []
 
     def route(self, method: str, path: str, *, summary: str, tags: list[str], allow, request=None, query=None,
-              response=None, status: int = 200, errors: dict[int, str] | None = None, content_type: str = JSON):
+              response=None, status: int = 200, errors: dict[int, str] | None = None, content_type: str = JSON,
+              raw_body: str | None = None):
         """``allow``: the roles that may call it (an iterable of Role) or ``auth.PUBLIC``; there is no default."""
         allowed = allow if allow == auth.PUBLIC else frozenset(Role(r) for r in allow)
 
@@ -160,7 +162,7 @@ class Api:
             self.operations.append(Operation(
                 method=method.upper(), path=path, handler=handler, summary=summary, tags=tags, allow=allowed,
                 request=request, query=query, response=response, status=status, errors=errors or {},
-                description=(handler.__doc__ or "").strip(), content_type=content_type,
+                description=(handler.__doc__ or "").strip(), content_type=content_type, raw_body=raw_body,
             ))
             return handler
 

@@ -107,6 +107,10 @@ def _build(operations: list) -> dict:
         if op.request is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": _schema_ref(op.request)}}}
+        elif op.raw_body:
+            entry["requestBody"] = {"required": True, "description": op.raw_body,
+                                    "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                        "format": "binary"}}}}
         paths.setdefault(op.path, {})[op.method.lower()] = entry
 
     return {

@@ -191,6 +191,7 @@ def stream(call: Call, consultation_id: str) -> Stream:
 
 @api.route("POST", "/v1/consultations/{consultation_id}/attachments", summary="Share a photo, video or document",
            tags=TAGS, allow=CHAT, query=AttachmentQuery, response=Posted, status=201,
+           raw_body="The file's bytes (photo, short video or PDF); the kind is read from its content.",
            errors={**NOT_YOURS, **CHANGED, 413: "The file is too large.",
                    422: "Not an accepted kind of file (decided by its content), or empty."})
 def post_attachment(call: Call, consultation_id: str) -> Reply:

@@ -374,6 +374,16 @@ def test_structured_history_files_and_triage(stack, desk):
     assert patient.api.get(f"/v1/consultations/{cid}")["follow_up_eligible"] is True
     assert "consultation_intake_completed" in outbox_types(stack, cid)
 
+    # a knowledge-base reply template inserted into the chat, filled from the chat's patient and department
+    manager = stack.staff("manager")
+    template = manager.as_user.post("/v1/knowledge", {
+        "kind": "reply_template", "title": "科室判断",
+        "body": "{surname}先生/女士您好，根据您描述的情况，可能与{department}相关，需要检查后才能确定。"})
+    inserted = desk.a.as_user.post(f"/v1/consultations/{cid}/messages", {"template_id": template["id"]})["items"][0]
+    assert inserted["text"] == "测先生/女士您好，根据您描述的情况，可能与泌尿外科相关，需要检查后才能确定。"
+    assert patient.api.send("POST", f"/v1/consultations/{cid}/messages",
+                            {"template_id": template["id"]}).status == 403, "templates are for staff"
+
     advice = desk.a.as_user.get(f"/v1/consultations/{cid}/triage")
     assert advice["departments"][0]["department"] == "urology" and advice["departments"][0]["reason"]
     chosen = desk.a.as_user.post(f"/v1/consultations/{cid}/department", {"department": "urology"})
