@@ -116,6 +116,20 @@ def chat_journey(journey: Journey, admin: Actor) -> ChatOutcome:
                          show=lambda b: f"shift table put back: {', '.join(s['code'] for s in b)}")
         journey.step(consultant, "PUT", "/v1/desk/presence", {"available": False},
                      show=lambda b: "the consultant goes off the desk")
+        _close_leftovers(journey, consultant)
+
+
+def _close_leftovers(journey: Journey, consultant: Actor) -> None:
+    """Chats still offered to or held by the demo's consultant (e.g. queued by an earlier run that stopped half-way)
+    are closed, so the next run starts with an empty desk."""
+    api = journey.as_(consultant)
+    left = api.get("/v1/consultations")
+    for chat in left:
+        if chat["status"] == "assigned":
+            api.send("POST", f"/v1/consultations/{chat['id']}/accept")
+        api.send("POST", f"/v1/consultations/{chat['id']}/close", {"outcome": "dropped"})
+    if left:
+        note(f"closed {len(left)} chat(s) left on the consultant's desk (from earlier runs)")
 
 
 def _visitor_session(journey: Journey, tokens: dict):
@@ -198,9 +212,19 @@ def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, 
     urgent_id = urgent["consultation"]["id"]
     if urgent_id not in [r["consultation_id"] for r in view["red_flags"]]:
         raise StepFailed("the team lead's view does not show the red flag")
-    if urgent_id in [q["id"] for q in view["queue"] if q["status"] == "queued"]:
-        journey.step(lead, "POST", f"/v1/consultations/{urgent_id}/pick",
-                     show=lambda b: f"the team lead takes the urgent chat: {b['status']}")
-    else:
-        note("the router already offered the urgent chat (it jumped the queue)")
+    deadline = time.monotonic() + OFFER_WAIT
+    while not any(c["id"] == urgent_id and c["status"] == "assigned"
+                  for c in journey.as_(consultant).get("/v1/consultations")):
+        if time.monotonic() > deadline:
+            raise StepFailed("the urgent chat was not offered to the consultant on duty; see var/log/intake.log")
+        time.sleep(0.2)
+    note("the router offered the urgent chat at once (urgent chats go first, to anyone on duty with room)")
+    journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/accept",
+                 show=lambda b: f"{b['status']}: the consultant is on the urgent chat")
+    journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/messages",
+                 {"text": "请马上拨打120！在等待救护车时让患者保持安静、不要走动。我们会一直在线。"}, expect=201,
+                 show=lambda b: f"seq {b['items'][0]['seq']}: {b['items'][0]['text']}")
+    journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/close",
+                 {"outcome": "referred_in_person", "disease_category": "胸痛（急症）", "tags": ["红旗"]},
+                 show=lambda b: f"{b['status']}: {b['outcome']}")
     return ChatOutcome(cid, patient["id"], latency, urgent_id)
