@@ -134,7 +134,8 @@ def route(store: Store, now: datetime, skill_wait_seconds: float) -> int:
     on_duty = {s.code for s in shifts.active(current_shifts(store), now)}
     if not on_duty:
         return 0
-    waiting = [_waiting(doc) for doc in _queued(store)]
+    # a chat handed to the team lead (no team lead named on the shift) waits for one to pick it: not for consultants
+    waiting = [_waiting(doc) for doc in _queued(store) if not doc.get("escalated")]
     if not waiting:
         return 0
     offered = 0
