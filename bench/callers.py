@@ -23,6 +23,7 @@ class Callers:
     patient_token: str = field(repr=False)
     consultant_token: str = field(repr=False)
     patient_login: str = field(repr=False)  # the JSON body of POST /v1/auth/login for the patient
+    admin_token: str = field(default="", repr=False)  # the first admin's, to create further staff (bench/booking.py)
 
 
 def sign_in(stack: BenchStack) -> Callers:
@@ -39,7 +40,8 @@ def sign_in(stack: BenchStack) -> Callers:
     consultant = activate_staff(api, staff["username"], staff["activation_code"], _password())
     return Callers(patient_id=record["id"], patient_token=patient.tokens["access_token"],
                    consultant_token=consultant.tokens["access_token"],
-                   patient_login=json.dumps({"login": PATIENT_PHONE, "password": password}))
+                   patient_login=json.dumps({"login": PATIENT_PHONE, "password": password}),
+                   admin_token=admin_session.tokens["access_token"])
 
 
 def _password() -> str:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from bench.booking import book_body
+
 LUA = Path(__file__).resolve().parent / "lua"
 MAX_REQUESTS_PER_CONNECTION = 200_000  # a bound beside the time limit
 PATIENT = '{{"name":"压测患者","sex":"female","birth_date":"1990-03-04","phone":"{phone}"}}'
@@ -34,12 +36,14 @@ BODY_ENV = "WENZHEN_BENCH_BODY"
 class Workload:
     """Every request is a GET of ``path``; with ``register``, a POST of a new patient there; with ``login``,
     a POST of that JSON body there, each from another origin address (``X-Forwarded-For``: the gateway must
-    trust one proxy). ``token``, when given, goes along as ``Authorization: Bearer``."""
+    trust one proxy); with ``book`` (bench/booking.py's ``patients;slots``), a POST of a booking there, each with
+    its own ``Idempotency-Key``. ``token``, when given, goes along as ``Authorization: Bearer``."""
 
     path: str = "/"
     register: bool = False
     token: str | None = field(default=None, repr=False)
     login: str | None = field(default=None, repr=False)
+    book: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,15 @@ class Wrk:
             script.write_text(wrk_script(workload))
             argv = [self.binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                     "--latency", "-s", str(script), base_url + workload.path, "--", str(next(self._series))]
-            env = {**os.environ, TOKEN_ENV: workload.token or "", BODY_ENV: workload.login or ""}
+            env = {**os.environ, TOKEN_ENV: workload.token or "", BODY_ENV: workload.login or workload.book or ""}
             done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True, env=env)
         return parse_wrk(done.stdout)
 
 
 def wrk_script(workload: Workload) -> str:
     """auth.lua (the bearer token), the request writer of a POST workload (GETs use wrk's own), report.lua."""
-    writer = "register.lua" if workload.register else "login.lua" if workload.login else None
+    writer = ("register.lua" if workload.register else "login.lua" if workload.login
+              else "book.lua" if workload.book else None)
     parts = ["auth.lua", *(["threads.lua", writer] if writer else []), "report.lua"]
     return "\n".join((LUA / part).read_text(encoding="utf-8") for part in parts)
 
@@ -112,6 +117,7 @@ class ThreadedClient:
     def __init__(self) -> None:
         self._phones = itertools.count(1)
         self._origins = itertools.count(1)
+        self._bookings = itertools.count(0)
 
     def run(self, base_url: str, workload: Workload, connections: int, seconds: int) -> LoadResult:
         url = urlsplit(base_url)
@@ -141,6 +147,9 @@ class ThreadedClient:
         if workload.register:
             body = PATIENT.format(phone=f"15{next(self._phones):09d}").encode()
             return "POST", body, {**headers, "Content-Type": "application/json"}
+        if workload.book:
+            body, key = book_body(workload.book, next(self._bookings))
+            return "POST", body.encode(), {**headers, "Content-Type": "application/json", "Idempotency-Key": key}
         if workload.login:
             n = next(self._origins)
             origin = f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"

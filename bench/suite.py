@@ -1,7 +1,8 @@
 """The benchmarks in order, each next to the baseline it is compared with, all in one run
 against one isolated stack (see bench/isolated.py). The gateway is measured as it is used:
 signed in (bench/callers.py), a patient reading their record, a consultant registering
-patients, and a patient signing in."""
+patients, a consultant booking appointments (bench/booking.py), a chat message's live delivery
+(bench/chat.py), and a patient signing in."""
 from __future__ import annotations
 
 import signal
@@ -9,7 +10,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 
-from bench import baselines, callers
+from bench import baselines, booking, callers, chat
 from bench.isolated import HELLO, BenchStack, isolated_stack
 from bench.load import LoadResult, LoadTool, Workload, pick_tool
 from bench.report import Report, say
@@ -70,6 +71,8 @@ def run_all(stack: BenchStack, http: Http, report: Report) -> None:
     report.add("gateway_get_patient_vs_gunicorn_hello", get / hello, "ratio",
                of="gateway_get_patient / gunicorn_hello")
     gateway_register(stack, http, report, signed_in)
+    gateway_book(stack, http, report, signed_in, echo)
+    chat_delivery(stack, report, signed_in)
     gateway_login(stack, Http(http.tool, LOGIN_CONNECTIONS), report, signed_in)
 
 
@@ -122,6 +125,33 @@ def gateway_register(stack: BenchStack, http: Http, report: Report, signed_in: c
                                                    token=signed_in.consultant_token))
     add_http(report, "gateway_post_patient", r, http, caller="consultant (on the patient's behalf)")
     report.add("gateway_post_patient_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests)
+
+
+def gateway_book(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers, echo: float) -> None:
+    clinic = booking.set_up(stack, signed_in.admin_token, signed_in.consultant_token, say)
+    say(f"gateway: POST /v1/appointments, the consultant booking {len(clinic.patients)} patients into "
+        f"{len(clinic.slots)} slots (an Idempotency-Key each)…")
+    r = http.measure(stack.gateway_url(), Workload("/v1/appointments", token=signed_in.consultant_token,
+                                                   book=clinic.spec))
+    add_http(report, "gateway_book", r, http, caller="consultant (on the patient's behalf)",
+             slots=len(clinic.slots), capacity=booking.CAPACITY)
+    report.add("gateway_book_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests)
+    report.add("gateway_book_vs_rpc_echo", r.rps / echo, "ratio",
+               of=f"gateway_book / rpc_echo_concurrent ({CONNECTIONS} each)")
+    wrong, made = booking.overbooked(stack, clinic)
+    report.add("gateway_book_inconsistent_slots", wrong, "slots", bookings=made,
+               note="slots whose held places disagree with their counters or capacity (must be 0)")
+
+
+def chat_delivery(stack: BenchStack, report: Report, signed_in: callers.Callers) -> None:
+    say(f"gateway: a consultant's {chat.MESSAGES} answers to a visitor's live stream (SSE), one at a time…")
+    r = chat.delivery(stack.gateway_url(), signed_in.consultant_token)
+    echo_p50 = next(rec["p50_ms"] for rec in report.records if rec["bench"] == "rpc_echo_sequential")
+    report.add("chat_delivery_p50", r["p50_ms"], "ms", p99_ms=r["p99_ms"], max_ms=r["max_ms"],
+               delivered=r["delivered"], lost=r["lost"], note="POST …/messages sent → message event on the other "
+               "side's stream: transaction, outbox relay, broker, gateway subscription, fetch as the reader")
+    report.add("chat_delivery_p50_vs_rpc_echo_p50", r["p50_ms"] / echo_p50, "ratio",
+               of="chat_delivery_p50 / rpc_echo_sequential p50 (same run)")
 
 
 def gateway_login(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers) -> None:

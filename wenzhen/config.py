@@ -69,6 +69,10 @@ class Settings:
     booking_no_show_grace_minutes: int = _setting("BOOKING_NO_SHOW_GRACE_MINUTES", 30)
     booking_late_cancel_hours: int = _setting("BOOKING_LATE_CANCEL_HOURS", 24)
     booking_sweep_seconds: float = _setting("BOOKING_SWEEP_SECONDS", 5.0)
+    booking_late_cancel_policy: str = _setting("BOOKING_LATE_CANCEL_POLICY", "mark")  # mark, keep_fee or refuse
+    booking_offer_minutes: int = _setting("BOOKING_OFFER_MINUTES", 30)
+    booking_follow_up_remind_days: int = _setting("BOOKING_FOLLOW_UP_REMIND_DAYS", 3)
+    reminder_offsets_hours: str = _setting("REMINDER_OFFSETS_HOURS", "24,2")
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 

@@ -1,4 +1,5 @@
-"""Booking: the public catalogue and availability, appointments, and the managers' catalogue and schedules.
+"""Booking: the public catalogue and availability, appointments, the waitlist, follow-up plans, and the managers'
+catalogue and schedules.
 
 Times are shown in the hospital's zone (Asia/Shanghai); query days (`from`, `to`) are local days. The booking
 service re-checks whose appointment it is: a patient acts for their own and linked relatives' records, a
@@ -26,6 +27,9 @@ from services.booking.schemas import (
     DoctorFilter,
     DoctorInput,
     DoctorSlotQuery,
+    FollowUpPlan,
+    FollowUpQuery,
+    FollowUpRequest,
     RescheduleRequest,
     Room,
     RoomInput,
@@ -35,6 +39,9 @@ from services.booking.schemas import (
     ServiceSettings,
     Slot,
     SlotSearch,
+    WaitlistEntry,
+    WaitlistQuery,
+    WaitlistRequest,
 )
 from wenzhen.auth import Role
 
@@ -46,6 +53,7 @@ READERS = {Role.patient, Role.consultant, Role.doctor, Role.team_lead}
 DESK = {Role.consultant, Role.team_lead}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 NOT_YOURS = "No such appointment, or not one the caller may see (the two are not told apart)."
+NOT_YOUR_ENTRY = "No such waitlist entry, or not one the caller may act on (the two are not told apart)."
 
 
 def _query(call: Call) -> dict:
@@ -183,6 +191,87 @@ def check_in(call: Call, appointment_id: str) -> dict:
            errors={404: NOT_YOURS, 409: "The patient was not checked in."})
 def complete(call: Call, appointment_id: str) -> dict:
     return call.rpc("booking", "complete", appointment_id)
+
+
+# the waitlist --------------------------------------------------------------------------------------------------------
+@api.route("POST", "/v1/appointments/waitlist", summary="Join the waitlist", tags=TAGS, allow=BOOKERS,
+           request=WaitlistRequest, response=WaitlistEntry, status=201,
+           errors={404: "No such slot or doctor, or not a patient the caller may book for.",
+                   409: "The slot or day has a free place (book it), has passed, or the patient waits for it already.",
+                   422: "A field is invalid (e.g. a day beyond the booking horizon)."})
+def join_waitlist(call: Call) -> Reply:
+    """Wait for a place in a full slot (`slot_id`), or for any place of a doctor's service on a day (`doctor_id`,
+    `service`, `date`). Patients for records they act for; consultants and team leads on a patient's behalf.
+
+    When a place frees, the first in line is *offered* it: an appointment `offered` holds the place for
+    `BOOKING_OFFER_MINUTES` (the entry's `offer.expires_at`) and the patient gets an SMS. Accept it to book, decline
+    it (or let it lapse) and it goes to the next in line."""
+    entry = call.rpc("booking", "join_waitlist", call.body.model_dump(mode="json"))
+    return Reply(entry, 201, {"Location": f"/v1/appointments/waitlist/{entry['id']}"})
+
+
+@api.route("GET", "/v1/appointments/waitlist", summary="List waitlist entries", tags=TAGS, allow=READERS,
+           query=WaitlistQuery, response=list[WaitlistEntry],
+           errors={404: "Not a patient record this account acts for.", 422: "A team lead names a patient or doctor."})
+def list_waitlist(call: Call) -> list:
+    """Patients: a record they act for (`patient_id`). Doctors: the line for their own schedule. Consultants: a
+    patient's entries, or the ones they made. Team leads: by patient or doctor. Every entry shown is audited."""
+    return call.rpc("booking", "list_waitlist", _query(call))
+
+
+@api.route("GET", "/v1/appointments/waitlist/{entry_id}", summary="Get a waitlist entry", tags=TAGS, allow=READERS,
+           response=WaitlistEntry, errors={404: NOT_YOUR_ENTRY})
+def get_waitlist_entry(call: Call, entry_id: str) -> dict:
+    """With the place in line while waiting, and the offer while one is open."""
+    return call.rpc("booking", "get_waitlist_entry", entry_id)
+
+
+@api.route("DELETE", "/v1/appointments/waitlist/{entry_id}", summary="Leave the waitlist", tags=TAGS,
+           allow=BOOKERS, response=WaitlistEntry,
+           errors={404: NOT_YOUR_ENTRY, 409: "The entry is not waiting (booked, ended)."})
+def leave_waitlist(call: Call, entry_id: str) -> dict:
+    """An open offer is declined, and its place goes to the next in line."""
+    return call.rpc("booking", "leave_waitlist", entry_id)
+
+
+@api.route("POST", "/v1/appointments/waitlist/{entry_id}/accept", summary="Accept a waitlist offer", tags=TAGS,
+           allow=BOOKERS, response=Appointment,
+           errors={404: NOT_YOUR_ENTRY, 409: "No open offer: it lapsed, was declined, or was never made."})
+def accept_offer(call: Call, entry_id: str) -> dict:
+    """The offered appointment becomes a booking: `confirmed`, or `held` until paid for services that need
+    prepayment — exactly as if booked directly."""
+    return call.rpc("booking", "accept_offer", entry_id)
+
+
+@api.route("POST", "/v1/appointments/waitlist/{entry_id}/decline", summary="Decline a waitlist offer", tags=TAGS,
+           allow=BOOKERS, response=WaitlistEntry, errors={404: NOT_YOUR_ENTRY, 409: "No open offer."})
+def decline_offer(call: Call, entry_id: str) -> dict:
+    """The place goes to the next in line (or back to the slot); the entry ends."""
+    return call.rpc("booking", "decline_offer", entry_id)
+
+
+# follow-up plans -----------------------------------------------------------------------------------------------------
+@api.route("POST", "/v1/appointments/{appointment_id}/follow-up", summary="Plan a follow-up", tags=TAGS,
+           allow={Role.doctor}, request=FollowUpRequest, response=FollowUpPlan, status=201,
+           errors={404: NOT_YOURS, 409: "The visit is not a completed in-person visit, or has a plan already.",
+                   422: "Give `after_days` or `after_weeks`; the service must be a follow-up service the doctor "
+                        "offers."})
+def plan_follow_up(call: Call, appointment_id: str) -> Reply:
+    """The doctor of a completed visit asks the patient back after `after_days` or `after_weeks`. The answer proposes
+    the doctor's first free slots around the due day; the patient is reminded by SMS
+    (`BOOKING_FOLLOW_UP_REMIND_DAYS` before) unless a follow-up is booked by then (`follow_up_of` = this visit)."""
+    plan = call.rpc("booking", "plan_follow_up", appointment_id, call.body.model_dump(mode="json", exclude_none=True))
+    return Reply(plan, 201)
+
+
+@api.route("GET", "/v1/follow-ups", summary="List follow-up plans", tags=TAGS, allow=READERS, query=FollowUpQuery,
+           response=list[FollowUpPlan],
+           errors={404: "Not a patient record this account acts for.", 422: "Consultants and team leads name a "
+                                                                             "patient."})
+def list_follow_ups(call: Call) -> list:
+    """Patients: a record they act for (`patient_id`). Doctors: the plans they made. Consultants and team leads: a
+    patient's plans (to book them). Each open plan carries `proposed` slots, nearest the due day first."""
+    return call.rpc("booking", "list_follow_ups", _query(call))
 
 
 # the managers' catalogue and schedules --------------------------------------------------------------------------------

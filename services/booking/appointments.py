@@ -29,9 +29,13 @@ otherwise it is ``consultation_only`` and the answer says so.
 
 **Rescheduling** takes the new place first and gives the old one back in the same transaction: when the new slot
 is full nothing changes. **Cancelling** gives the place back; inside ``BOOKING_LATE_CANCEL_HOURS`` before the start
-it is marked late. **Arrival** (来诊): desk staff check the patient in (scanning the QR code of the booking, or by
-hand), a patient joins an online visit themself; ``BOOKING_NO_SHOW_GRACE_MINUTES`` after the start a confirmed
-booking nobody checked in is marked no-show by the sweep.
+it is marked late, and ``BOOKING_LATE_CANCEL_POLICY`` says whether that is all (``mark``), whether a patient's own
+late cancellation keeps the fee (``keep_fee``) or whether patients may not cancel then at all (``refuse``). A place
+freed by cancelling, rescheduling away or a lapsed hold goes to the first patient on the waitlist when someone waits
+for it, in the same transaction (``places.py``, ``waitlist.py``). **Arrival** (来诊): desk staff check the patient
+in (scanning the QR code of the booking, or by hand), a patient joins an online visit themself;
+``BOOKING_NO_SHOW_GRACE_MINUTES`` after the start a confirmed booking nobody checked in is marked no-show by the
+sweep.
 
 **Who.** A patient account books, sees and cancels for the records it acts for (its token lists them);
 consultants and team leads book on a patient's behalf (for a patient intake has registered); a consultant sees the
@@ -43,7 +47,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -61,8 +64,11 @@ from services.booking.events import (
     AppointmentNoShow,
     AppointmentRescheduled,
     SlotHeld,
-    SlotReleased,
 )
+from services.booking.places import APPOINTMENTS, SYSTEM, SlotGone, new_appointment, release, take_place
+from services.booking.places import appointment_fields as _fields
+from services.booking.places import slot_fields as _slot_fields
+from services.booking.places import transact as transact_releasing
 from services.booking.schedules import SLOTS, local_midnight
 from services.booking.schemas import (
     Appointment,
@@ -75,6 +81,7 @@ from services.booking.schemas import (
     ServiceCode,
     Status,
     Visit,
+    WaitlistRequest,
 )
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
@@ -84,7 +91,6 @@ from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceE
 from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import as_utc, hospital_zone, to_local_iso, to_utc_iso, utcnow
 
-APPOINTMENTS = "appointments"
 IDEMPOTENCY = "idempotency_keys"
 PATIENTS = "known_patients"  # ids of patients intake registered (patient_registered): staff book only for these
 CONSULTATIONS = "known_consultations"  # consultation id -> patient, follow-up eligibility (from intake)
@@ -102,6 +108,8 @@ INDEXES = [
     Index(APPOINTMENTS, [("booked_by", ASCENDING), ("start", ASCENDING)], name="by_booker"),
     Index(APPOINTMENTS, [("status", ASCENDING), ("hold_expires_at", ASCENDING)], name="holds_due"),
     Index(APPOINTMENTS, [("status", ASCENDING), ("start", ASCENDING)], name="by_status_start"),
+    Index(APPOINTMENTS, [("status", ASCENDING), ("offer_expires_at", ASCENDING)], name="offers_due"),
+    Index(APPOINTMENTS, [("follow_up_of", ASCENDING)], name="by_follow_up_of"),
     Index(IDEMPOTENCY, [("account_id", ASCENDING), ("key", ASCENDING)], unique=True, name=IDEMPOTENCY_INDEX),
     Index(IDEMPOTENCY, [("created_at", ASCENDING)], name="idempotency_expiry",
           options={"expireAfterSeconds": int(IDEMPOTENCY_TTL.total_seconds())}),
@@ -116,30 +124,53 @@ FIRST_ONLINE_NOTICE = ("A first online visit is a consultation only: the doctor 
                        "for a diagnosis.")
 
 
+LATE_CANCEL_POLICIES = ("mark", "keep_fee", "refuse")
+
+
 @dataclass(frozen=True)
 class Policy:
-    """The configurable times of booking (see ``wenzhen/config.py``)."""
+    """The configurable times and rules of booking (see ``wenzhen/config.py``).
+
+    ``late_cancel_policy`` says what a cancellation inside ``late_cancel`` before the start means: ``mark`` (allowed,
+    marked late, the fee refunded), ``keep_fee`` (allowed and marked, but a patient's own cancellation keeps the fee:
+    ``fee_kept`` in the event tells payments not to refund) or ``refuse`` (patients cannot cancel then; the desk and
+    the doctor still can, e.g. when the doctor is unavailable)."""
 
     hold: timedelta = timedelta(minutes=10)
     late_cancel: timedelta = timedelta(hours=24)
+    late_cancel_policy: str = "mark"
     no_show_grace: timedelta = timedelta(minutes=30)
     checkin_opens: timedelta = timedelta(hours=2)  # how long before the start a patient may be checked in
     horizon_days: int = 14
+    offer: timedelta = timedelta(minutes=30)  # how long a freed place is held for the first on the waitlist
+    reminder_offsets: tuple[int, ...] = (2, 24)  # hours before the start, ascending
+    follow_up_remind_days: int = 3
 
     @classmethod
     def from_settings(cls, cfg: Settings) -> Policy:
+        if cfg.booking_late_cancel_policy not in LATE_CANCEL_POLICIES:
+            raise InvalidInput("Unknown late-cancellation policy.",
+                               [field_error("BOOKING_LATE_CANCEL_POLICY", f"one of {', '.join(LATE_CANCEL_POLICIES)}",
+                                            "enum")])
+        if cfg.booking_offer_minutes < 1:
+            raise InvalidInput("A waitlist offer lasts at least a minute.",
+                               [field_error("BOOKING_OFFER_MINUTES", "at least 1", "range")])
         return cls(hold=timedelta(minutes=cfg.booking_hold_minutes),
                    late_cancel=timedelta(hours=cfg.booking_late_cancel_hours),
+                   late_cancel_policy=cfg.booking_late_cancel_policy,
                    no_show_grace=timedelta(minutes=cfg.booking_no_show_grace_minutes),
-                   horizon_days=cfg.booking_horizon_days)
+                   horizon_days=cfg.booking_horizon_days, offer=timedelta(minutes=cfg.booking_offer_minutes),
+                   reminder_offsets=reminder_offsets(cfg.reminder_offsets_hours),
+                   follow_up_remind_days=cfg.booking_follow_up_remind_days)
 
 
-class _SlotGone(Exception):
-    """The slot could not give a place (inside a transaction, which is then rolled back)."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
+def reminder_offsets(text: str) -> tuple[int, ...]:
+    """``"24,2"`` → ``(2, 24)``: whole hours before the start, 1 to 168, distinct; empty means no reminders."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not all(p.isdigit() and 1 <= int(p) <= 168 for p in parts) or len(set(map(int, parts))) != len(parts):
+        raise InvalidInput("Reminder offsets are distinct whole hours from 1 to 168, comma-separated.",
+                           [field_error("REMINDER_OFFSETS_HOURS", "e.g. 24,2", "pattern")])
+    return tuple(sorted(int(p) for p in parts))
 
 
 def _not_found(appointment_id: str) -> NotFound:
@@ -171,8 +202,8 @@ def _sees(caller: Caller, doc: dict) -> bool:
     return principal.has_role(Role.team_lead)
 
 
-def _authorized(store: Store, caller: Caller, appointment_id: str, action: str, subtype: str,
-                also: Callable[[dict], bool] | None = None) -> dict:
+def authorized(store: Store, caller: Caller, appointment_id: str, action: str, subtype: str,
+               also: Callable[[dict], bool] | None = None) -> dict:
     """The appointment when the caller may act on it; otherwise the refusal is audited and a 404 raised."""
     doc = store[APPOINTMENTS].find_one({"_id": appointment_id})
     if doc is None or not (_sees(caller, doc) or (also is not None and also(doc))):
@@ -234,7 +265,7 @@ def book(store: Store, caller: Caller, request: AppointmentRequest, policy: Poli
                         idempotency_key, fingerprint, consultation_id)
         try:
             doc = store.transact(body)
-        except _SlotGone as gone:
+        except SlotGone as gone:
             if choice is None:
                 raise _slot_conflict(gone.reason, "slot_id") from None
             continue  # a half-day request: the next nearest slot
@@ -264,24 +295,16 @@ def _booking(caller: Caller, request: AppointmentRequest, policy: Policy, appoin
                                         "fingerprint": fingerprint, "appointment_id": appointment_id,
                                         "created_at": now})
         slot = take_place(tx, sid, now)
-        doctor = catalogue.doctor_doc(tx, slot["doctor_id"])
         settings = catalogue.service_settings(tx, slot["service"])
         confirmed = not settings.prepayment
-        doc = {
-            "_id": appointment_id, "patient_id": request.patient_id, "slot_id": sid,
-            "doctor_id": slot["doctor_id"], "department": slot["department"], "service": slot["service"],
-            "start": slot["start"], "end": slot["end"], "room": slot.get("room"), "online": slot["online"],
-            "kind": kind.value, "notice": notice,
-            "status": Status.confirmed.value if confirmed else Status.held.value, "holds_slot": True,
-            "fee_fen": doctor["fee_fen"] if doctor else 0, "prepayment": settings.prepayment,
-            "hold_expires_at": None if confirmed else now + policy.hold,
-            "booked_at": now, "booked_by": principal.sub, "booked_by_role": principal.role.value,
-            "confirmed_at": now if confirmed else None, "reschedules": 0,
-            "follow_up_of": request.follow_up_of, "consultation_id": consultation_id,
-            "prior_diagnosis": request.prior_diagnosis.model_dump() if request.prior_diagnosis else None,
-            "half_day": choice.model_dump(mode="json") if choice else None,
-            "checkin_code": secrets.token_urlsafe(18),
-        }
+        doc = new_appointment(
+            appointment_id=appointment_id, patient_id=request.patient_id, slot=slot,
+            doctor=catalogue.doctor_doc(tx, slot["doctor_id"]), settings=settings, kind=kind.value, notice=notice,
+            status=Status.confirmed if confirmed else Status.held, now=now, booked_by=principal.sub,
+            booked_by_role=principal.role.value, hold_expires_at=None if confirmed else now + policy.hold,
+            follow_up_of=request.follow_up_of, consultation_id=consultation_id,
+            prior_diagnosis=request.prior_diagnosis.model_dump() if request.prior_diagnosis else None,
+            half_day=choice.model_dump(mode="json") if choice else None)
         tx[APPOINTMENTS].insert_one(doc)
         tx.emit(SlotHeld(**_slot_fields(slot), appointment_id=appointment_id), subject=sid)
         staff = principal.sub if principal.is_staff else None
@@ -298,27 +321,6 @@ def _booking(caller: Caller, request: AppointmentRequest, policy: Policy, appoin
         return doc
 
     return body
-
-
-def take_place(tx: Tx, sid: str, now: datetime) -> dict:
-    """One place of an open, future slot, by a conditional update (the database refuses a full slot)."""
-    slot = tx[SLOTS].find_one_and_update({"_id": sid, "status": "open", "free": {"$gt": 0}, "start": {"$gt": now}},
-                                         {"$inc": {"booked": 1, "free": -1}}, return_document=ReturnDocument.AFTER)
-    if slot is None:
-        seen = tx[SLOTS].find_one({"_id": sid})
-        reason = ("missing" if seen is None else "closed" if seen["status"] != "open"
-                  else "past" if as_utc(seen["start"]) <= now else "full")
-        raise _SlotGone(reason)
-    return slot
-
-
-def give_back(tx: Tx, appointment: dict, reason: str) -> None:
-    """Return the appointment's place to its slot (conditional: never below zero)."""
-    slot = tx[SLOTS].find_one_and_update({"_id": appointment["slot_id"], "booked": {"$gt": 0}},
-                                         {"$inc": {"booked": -1, "free": 1}}, return_document=ReturnDocument.AFTER)
-    if slot is not None:
-        tx.emit(SlotReleased(**_slot_fields(slot), appointment_id=appointment["_id"], reason=reason),
-                subject=slot["_id"])
 
 
 def _slot_conflict(reason: str, field: str) -> ServiceError:
@@ -357,7 +359,7 @@ def half_day_candidates(store: Store, day: date, half: HalfDay, *, service: str,
     return result
 
 
-def visit_kind(store: Store, caller: Caller, request: AppointmentRequest,
+def visit_kind(store: Store, caller: Caller, request: AppointmentRequest | WaitlistRequest,
                service: ServiceCode) -> tuple[Visit, str | None]:
     """In person: a visit. Online: with diagnosis for follow-ups of an in-person diagnosis, else consultation only."""
     if not catalogue.service_settings(store, service).online:
@@ -382,7 +384,7 @@ def visit_kind(store: Store, caller: Caller, request: AppointmentRequest,
     return Visit.consultation_only, FIRST_ONLINE_NOTICE
 
 
-def _prior_visit(store: Store, request: AppointmentRequest) -> dict:
+def _prior_visit(store: Store, request: AppointmentRequest | WaitlistRequest) -> dict:
     prior = store[APPOINTMENTS].find_one({"_id": request.follow_up_of, "patient_id": request.patient_id})
     if prior is None:
         raise InvalidInput("The visit followed up is not one of this patient's appointments.",
@@ -426,7 +428,7 @@ def confirm(store: Store, caller: Caller, appointment_id: str, now: datetime | N
     if not (by_payment or principal.has_role(*DESK)):
         raise Forbidden("Bookings are confirmed by payments, or by desk staff who took the payment.")
     if not by_payment:
-        _authorized(store, caller, appointment_id, UPDATE, "confirm", also=lambda _doc: True)
+        authorized(store, caller, appointment_id, UPDATE, "confirm", also=lambda _doc: True)
 
     def body(tx: Tx) -> dict:
         doc = tx[APPOINTMENTS].find_one_and_update(
@@ -451,36 +453,44 @@ def confirm(store: Store, caller: Caller, appointment_id: str, now: datetime | N
 def cancel(store: Store, caller: Caller, appointment_id: str, request: CancelRequest, policy: Policy,
            now: datetime | None = None) -> Appointment:
     now = now or utcnow()
-    doc = _authorized(store, caller, appointment_id, UPDATE, "cancel")
+    doc = authorized(store, caller, appointment_id, UPDATE, "cancel")
     _still_open(doc, now, "cancelled")
     late = doc["status"] == Status.confirmed.value and as_utc(doc["start"]) - now < policy.late_cancel
+    patient_side = caller.principal.has_role(Role.patient)
+    if late and patient_side and policy.late_cancel_policy == "refuse":
+        hours = int(policy.late_cancel.total_seconds() // 3600)
+        raise Conflict(f"Within {hours} hours of the start a booking can no longer be cancelled online; please call "
+                       "or come to the desk.", [field_error("start", f"is less than {hours} hours away", "late")])
+    fee_kept = late and policy.late_cancel_policy == "keep_fee" and request.reason in ("patient_request", "other")
     role = caller.principal.role.value
 
     def body(tx: Tx) -> dict:
         done = tx[APPOINTMENTS].find_one_and_update(
             {"_id": appointment_id, "status": doc["status"], "slot_id": doc["slot_id"]},
             {"$set": {"status": Status.cancelled.value, "holds_slot": False, "cancelled_at": now,
-                      "cancel_reason": request.reason, "late_cancel": late, "cancelled_by": caller.principal.sub,
-                      "hold_expires_at": None}}, return_document=ReturnDocument.AFTER)
+                      "cancel_reason": request.reason, "late_cancel": late, "fee_kept": fee_kept,
+                      "cancelled_by": caller.principal.sub, "hold_expires_at": None}},
+            return_document=ReturnDocument.AFTER)
         if done is None:
             raise Conflict("The booking changed meanwhile; look at it again.",
                            [field_error("status", "changed meanwhile", "state")])
-        give_back(tx, done, "cancelled")
-        tx.emit(AppointmentCancelled(**_fields(done), reason=request.reason, late=late, by_role=role),
-                subject=appointment_id)
+        release(tx, done, "cancelled", now, policy.offer)
+        tx.emit(AppointmentCancelled(**_fields(done), reason=request.reason, late=late, by_role=role,
+                                     fee_kept=fee_kept), subject=appointment_id)
         audit.record(tx, caller, UPDATE, "cancel", "Appointment", appointment_id, patient_id=done["patient_id"],
-                     detail=f"{request.reason}{', late' if late else ''}")
+                     detail=f"{request.reason}{', late' if late else ''}{', fee kept' if fee_kept else ''}")
         return done
 
-    return to_appointment(store.transact(body), caller)
+    return to_appointment(transact_releasing(store, body), caller)
 
 
 def reschedule(store: Store, caller: Caller, appointment_id: str, request: RescheduleRequest,
-               now: datetime | None = None) -> Appointment:
+               now: datetime | None = None, policy: Policy | None = None) -> Appointment:
     """Move a booking to another slot of the same doctor and service: the new place is taken before the old one is
     given back, in one transaction, so a full new slot leaves the booking as it was."""
     now = now or utcnow()
-    doc = _authorized(store, caller, appointment_id, UPDATE, "reschedule")
+    policy = policy or Policy()
+    doc = authorized(store, caller, appointment_id, UPDATE, "reschedule")
     if not caller.principal.has_role(Role.patient, *BOOK_FOR_OTHERS):
         raise Forbidden("Patients, consultants and team leads reschedule bookings.")
     _still_open(doc, now, "rescheduled")
@@ -494,8 +504,8 @@ def reschedule(store: Store, caller: Caller, appointment_id: str, request: Resch
 
     for sid, choice in candidates:
         try:
-            moved = store.transact(_move(caller, doc, sid, choice, now))
-        except _SlotGone as gone:
+            moved = transact_releasing(store, _move(caller, doc, sid, choice, now, policy.offer))
+        except SlotGone as gone:
             if choice is None:
                 raise _slot_conflict(gone.reason, "slot_id") from None
             continue
@@ -507,7 +517,8 @@ def reschedule(store: Store, caller: Caller, appointment_id: str, request: Resch
                    [field_error("half_day", "has no free slot", "full")])
 
 
-def _move(caller: Caller, doc: dict, sid: str, choice: HalfDayChoice | None, now: datetime) -> Callable[[Tx], dict]:
+def _move(caller: Caller, doc: dict, sid: str, choice: HalfDayChoice | None, now: datetime,
+          offer_for: timedelta) -> Callable[[Tx], dict]:
     def body(tx: Tx) -> dict:
         slot = take_place(tx, sid, now)  # first the new place …
         if slot["doctor_id"] != doc["doctor_id"] or slot["service"] != doc["service"]:
@@ -516,12 +527,13 @@ def _move(caller: Caller, doc: dict, sid: str, choice: HalfDayChoice | None, now
         moved = tx[APPOINTMENTS].find_one_and_update(
             {"_id": doc["_id"], "status": doc["status"], "slot_id": doc["slot_id"]},
             {"$set": {"slot_id": sid, "start": slot["start"], "end": slot["end"], "room": slot.get("room"),
-                      "rescheduled_at": now, "half_day": choice.model_dump(mode="json") if choice else None},
+                      "rescheduled_at": now, "half_day": choice.model_dump(mode="json") if choice else None,
+                      "reminded": {}},  # a new time: its reminders are due again
              "$inc": {"reschedules": 1}}, return_document=ReturnDocument.AFTER)
         if moved is None:
             raise Conflict("The booking changed meanwhile; look at it again.",
                            [field_error("status", "changed meanwhile", "state")])
-        give_back(tx, doc, "rescheduled")  # … then the old one back
+        release(tx, doc, "rescheduled", now, offer_for)  # … then the old one back (or to the waitlist)
         tx.emit(SlotHeld(**_slot_fields(slot), appointment_id=doc["_id"]), subject=sid)
         tx.emit(AppointmentRescheduled(**_fields(moved), slot_id=sid, previous_slot_id=doc["slot_id"],
                                        previous_start=to_utc_iso(doc["start"])), subject=doc["_id"])
@@ -549,7 +561,7 @@ def check_in(store: Store, caller: Caller, appointment_id: str, request: CheckIn
     now = now or utcnow()
     principal = caller.principal
     desk = principal.has_role(*DESK)
-    doc = _authorized(store, caller, appointment_id, UPDATE, "check-in", also=lambda _doc: desk)
+    doc = authorized(store, caller, appointment_id, UPDATE, "check-in", also=lambda _doc: desk)
     if doc["status"] == Status.checked_in.value:
         return to_appointment(doc, caller)
     if doc["status"] != Status.confirmed.value:
@@ -596,7 +608,7 @@ def complete(store: Store, caller: Caller, appointment_id: str, now: datetime | 
     now = now or utcnow()
     if not caller.principal.has_role(Role.doctor):
         raise Forbidden("The visit's doctor completes it.")
-    doc = _authorized(store, caller, appointment_id, UPDATE, "complete")
+    doc = authorized(store, caller, appointment_id, UPDATE, "complete")
 
     def body(tx: Tx) -> dict:
         done = tx[APPOINTMENTS].find_one_and_update(
@@ -613,12 +625,10 @@ def complete(store: Store, caller: Caller, appointment_id: str, now: datetime | 
 
 
 # the sweeps (timers) -------------------------------------------------------------------------------------------------
-SYSTEM = Caller.service("booking")
-
-
-def expire_holds(store: Store, now: datetime, limit: int = SWEEP_BATCH) -> int:
-    """End unpaid holds that have lapsed and give their places back; returns how many. Each one is a conditional
-    update in its own transaction, so a payment confirming it at the same moment wins or loses cleanly."""
+def expire_holds(store: Store, now: datetime, limit: int = SWEEP_BATCH, offer_for: timedelta = Policy.offer) -> int:
+    """End unpaid holds that have lapsed and give their places back (or offer them to the waitlist); returns how
+    many. Each one is a conditional update in its own transaction, so a payment confirming it at the same moment wins
+    or loses cleanly."""
     expired = 0
     due_ids = [d["_id"] for d in store[APPOINTMENTS].find({"status": Status.held.value,
                                                            "hold_expires_at": {"$lte": now}}, {"_id": 1}).limit(limit)]
@@ -630,14 +640,14 @@ def expire_holds(store: Store, now: datetime, limit: int = SWEEP_BATCH) -> int:
                 return_document=ReturnDocument.AFTER)
             if doc is None:
                 return 0
-            give_back(tx, doc, "hold_expired")
+            release(tx, doc, "hold_expired", now, offer_for)
             tx.emit(AppointmentCancelled(**_fields(doc), reason="hold_expired", late=False, by_role="system"),
                     subject=appointment_id)
             audit.record(tx, SYSTEM, UPDATE, "expire-hold", "Appointment", appointment_id,
                          patient_id=doc["patient_id"])
             return 1
 
-        expired += store.transact(body)
+        expired += transact_releasing(store, body)
     return expired
 
 
@@ -664,7 +674,7 @@ def mark_no_shows(store: Store, policy: Policy, now: datetime, limit: int = SWEE
 
 # reading -------------------------------------------------------------------------------------------------------------
 def get_appointment(store: Store, caller: Caller, appointment_id: str) -> Appointment:
-    doc = _authorized(store, caller, appointment_id, READ, "read")
+    doc = authorized(store, caller, appointment_id, READ, "read")
     audit.record(store, caller, READ, "read", "Appointment", appointment_id, patient_id=doc["patient_id"])
     return to_appointment(doc, caller)
 
@@ -723,19 +733,11 @@ def to_appointment(doc: dict, caller: Caller, replayed: bool = False) -> Appoint
         hold_expires_at=_local(doc.get("hold_expires_at")) if doc["status"] == Status.held.value else None,
         booked_at=to_local_iso(doc["booked_at"]), booked_by_role=doc["booked_by_role"],
         confirmed_at=_local(doc.get("confirmed_at")), cancelled_at=_local(doc.get("cancelled_at")),
-        cancel_reason=doc.get("cancel_reason"), late_cancel=doc.get("late_cancel"),
+        cancel_reason=doc.get("cancel_reason"), late_cancel=doc.get("late_cancel"), fee_kept=doc.get("fee_kept"),
         checked_in_at=_local(doc.get("checked_in_at")), checkin_method=doc.get("checkin_method"),
         completed_at=_local(doc.get("completed_at")), reschedules=doc.get("reschedules", 0),
         follow_up_of=doc.get("follow_up_of"), consultation_id=doc.get("consultation_id"),
+        waitlist_id=doc.get("waitlist_id"),
+        offer_expires_at=_local(doc.get("offer_expires_at")) if doc["status"] == Status.offered.value else None,
         half_day=doc.get("half_day"), checkin_code=doc["checkin_code"] if own else None, replayed=replayed)
 
-
-def _fields(doc: dict) -> dict:
-    return {"appointment_id": doc["_id"], "patient_id": doc["patient_id"], "doctor_id": doc["doctor_id"],
-            "department": doc["department"], "service": doc["service"], "start": to_utc_iso(doc["start"])}
-
-
-def _slot_fields(slot: dict) -> dict:
-    return {"slot_id": slot["_id"], "doctor_id": slot["doctor_id"], "department": slot["department"],
-            "service": slot["service"], "start": to_utc_iso(slot["start"]), "booked": slot["booked"],
-            "capacity": slot["capacity"]}

@@ -4,7 +4,8 @@ They let payments invoice (``appointment_booked`` with ``prepayment`` and ``fee_
 reports count bookings and arrivals (per doctor, department, service and booking consultant). Like every Wenzhen
 event they carry identifiers, codes and times, never names or free text. Times are UTC, ISO 8601.
 
-Appointment events have the appointment id as subject (in order per appointment); slot events the slot id.
+Appointment events have the appointment id as subject (in order per appointment); slot events the slot id;
+waitlist events the waitlist entry's id; follow-up events the plan's id.
 """
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class SlotReleased(_Slot):
 
     type = "slot_released"
     appointment_id: str
-    reason: str = Field(description="cancelled, hold_expired or rescheduled")
+    reason: str = Field(description="cancelled, hold_expired, rescheduled, offer_declined or offer_lapsed (a "
+                                    "place handed to the next in line is followed by a slot_held for the offer)")
 
 
 class _Appointment(_Booking):
@@ -83,8 +85,10 @@ class AppointmentCancelled(_Appointment):
 
     type = "appointment_cancelled"
     reason: str = Field(description="patient_request, doctor_unavailable, booked_in_error, other or hold_expired")
-    late: bool = Field(description="Cancelled inside the late-cancellation window (the fee may be kept)")
+    late: bool = Field(description="Cancelled inside the late-cancellation window")
     by_role: str = Field(description="The canceller's role, or system for a lapsed hold")
+    fee_kept: bool = Field(default=False, description="The late-cancellation policy keeps the fee (payments does "
+                                                      "not refund it)")
 
 
 class AppointmentRescheduled(_Appointment):
@@ -115,3 +119,68 @@ class AppointmentCompleted(_Appointment):
     """The doctor finished the visit."""
 
     type = "appointment_completed"
+
+
+class AppointmentReminderDue(_Appointment):
+    """A confirmed appointment starts within ``hours_before`` hours (the offsets of ``REMINDER_OFFSETS_HOURS``): notify
+    reminds the patient. Each offset at most once per appointment time; none for a booking made inside it."""
+
+    type = "appointment_reminder_due"
+    hours_before: int
+    end: str = Field(description="Appointment end (UTC, ISO 8601)")
+    room: str | None = Field(default=None, description="Room code; none for online visits")
+    online: bool
+
+
+class WaitlistOffered(_Booking):
+    """A freed place is held for the first patient in line until ``offer_expires_at``: they accept (it becomes a
+    booking) or decline, or it lapses and goes to the next in line."""
+
+    type = "waitlist_offered"
+    waitlist_id: str
+    appointment_id: str = Field(description="The appointment held for the patient (status offered)")
+    patient_id: str
+    doctor_id: str = Field(description="The doctor's staff account id")
+    department: str = Field(description="Department code")
+    service: str = Field(description="first_visit, follow_up, online_video or examination")
+    slot_id: str
+    start: str = Field(description="Slot start (UTC, ISO 8601)")
+    room: str | None = Field(default=None, description="Room code; none for online visits")
+    online: bool
+    offer_expires_at: str = Field(description="Accept before this (UTC, ISO 8601)")
+
+
+class WaitlistOfferEnded(_Booking):
+    """An offer ended without a booking: declined, or lapsed unanswered."""
+
+    type = "waitlist_offer_ended"
+    waitlist_id: str
+    appointment_id: str
+    patient_id: str
+    doctor_id: str = Field(description="The doctor's staff account id")
+    slot_id: str
+    outcome: str = Field(description="declined or lapsed")
+    passed_on: bool = Field(description="The place was offered to the next in line (else it became free)")
+
+
+class _FollowUp(_Booking):
+    plan_id: str
+    appointment_id: str = Field(description="The completed visit followed up")
+    patient_id: str
+    doctor_id: str = Field(description="The doctor's staff account id")
+    department: str = Field(description="Department code")
+    service: str = Field(description="follow_up or online_video")
+    due_date: str = Field(description="The day the patient is asked back (hospital zone, YYYY-MM-DD)")
+
+
+class FollowUpPlanned(_FollowUp):
+    """The doctor of a completed visit asked the patient back by a day."""
+
+    type = "follow_up_planned"
+    remind_on: str = Field(description="The day the patient is reminded unless booked (hospital zone)")
+
+
+class FollowUpDue(_FollowUp):
+    """A follow-up is near and nothing is booked for it: notify reminds the patient."""
+
+    type = "follow_up_due"

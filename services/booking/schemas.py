@@ -58,6 +58,18 @@ class Status(StrEnum):
     no_show = "no_show"
     cancelled = "cancelled"
     expired = "expired"  # an unpaid hold lapsed
+    offered = "offered"  # a freed place held for a waitlisted patient until they accept or the offer lapses
+    declined = "declined"  # a waitlist offer declined or let lapse (the place went to the next in line)
+
+
+class WaitlistStatus(StrEnum):
+    waiting = "waiting"  # in line
+    offered = "offered"  # a place is held for them until the offer's end
+    booked = "booked"  # they accepted the offer
+    declined = "declined"
+    lapsed = "lapsed"  # the offer ended unanswered
+    left = "left"  # they left the line
+    expired = "expired"  # the slot or day passed with no place freed
 
 
 # catalogue -----------------------------------------------------------------------------------------------------------
@@ -276,6 +288,11 @@ SlotSearch = _query("SlotSearch", "Free slots by department, doctor and service;
 AppointmentQuery = _query("AppointmentQuery", "Appointments of a patient, or of a doctor's schedule.", **{
     "patient_id": (RecordId | None, None), "doctor_id": (AccountId | None, None), "status": (Status | None, None),
     "from": _FROM, "to": _TO, "limit": _LIMIT})
+WaitlistQuery = _query("WaitlistQuery", "Waitlist entries of a patient, or for a doctor.", **{
+    "patient_id": (RecordId | None, None), "doctor_id": (AccountId | None, None),
+    "status": (WaitlistStatus | None, None), "limit": _LIMIT})
+FollowUpQuery = _query("FollowUpQuery", "Follow-up plans of a patient, or made by a doctor.", **{
+    "patient_id": (RecordId | None, None), "doctor_id": (AccountId | None, None), "limit": _LIMIT})
 
 
 # appointments --------------------------------------------------------------------------------------------------------
@@ -375,14 +392,110 @@ class Appointment(BaseModel):
     cancelled_at: str | None = None
     cancel_reason: str | None = None
     late_cancel: bool | None = None
+    fee_kept: bool | None = Field(default=None, description="A late cancellation under a policy that keeps the fee.")
     checked_in_at: str | None = None
     checkin_method: str | None = None
     completed_at: str | None = None
     reschedules: int = 0
     follow_up_of: str | None = None
     consultation_id: str | None = None
+    waitlist_id: str | None = Field(default=None, description="The waitlist entry this place was offered to.")
+    offer_expires_at: str | None = Field(default=None, description="While `offered`: accept before this time.")
     half_day: HalfDayChoice | None = None
     checkin_code: str | None = Field(default=None, description="For the patient's QR code (shown to the patient "
                                                                 "only).")
     replayed: bool = Field(default=False, description="The answer to an earlier request with the same "
                                                       "Idempotency-Key.")
+
+
+# the waitlist --------------------------------------------------------------------------------------------------------
+class WaitlistRequest(Strict):
+    """Wait for a place in a full slot (``slot_id``), or for any place of a doctor's service on a day (``doctor_id``,
+    ``service`` and ``date``). When a place frees it is offered to the first in line for a limited time."""
+
+    patient_id: RecordId
+    slot_id: RecordId | None = Field(default=None, description="A full slot.")
+    doctor_id: AccountId | None = None
+    service: ServiceCode | None = None
+    date: dt.date | None = Field(default=None, description="A day (hospital zone), with doctor_id and service.")
+    follow_up_of: RecordId | None = Field(default=None, description="As for a booking.")
+    prior_diagnosis: PriorDiagnosis | None = None
+
+    @model_validator(mode="after")
+    def _target(self):
+        day = (self.doctor_id, self.service, self.date)
+        if self.slot_id is not None:
+            if any(v is not None for v in day):
+                raise ValueError("give either slot_id, or doctor_id, service and date")
+        elif any(v is None for v in day):
+            raise ValueError("give slot_id, or doctor_id, service and date")
+        return self
+
+
+class WaitlistOffer(BaseModel):
+    appointment_id: str = Field(description="The appointment held for the patient (status `offered`).")
+    slot_id: str
+    start: str
+    expires_at: str = Field(description="Accept before this time; then the place goes to the next in line.")
+
+
+class WaitlistEntry(BaseModel):
+    id: str
+    patient_id: str
+    doctor_id: str
+    department: str
+    service: ServiceCode
+    slot_id: str | None = Field(default=None, description="Set when waiting for one slot; else any slot that day.")
+    date: str = Field(description="The day (hospital zone).")
+    status: WaitlistStatus
+    position: int | None = Field(default=None, description="While waiting: the place in line for that doctor, "
+                                                           "service and day (1 = next).")
+    kind: Visit
+    notice: str | None = None
+    joined_at: str
+    offer: WaitlistOffer | None = None
+    offers: int = Field(default=0, description="How many places were offered to this entry.")
+    ended_at: str | None = None
+
+
+# follow-up plans -----------------------------------------------------------------------------------------------------
+Note = Annotated[str, AfterValidator(printable), Field(min_length=1, max_length=500)]
+
+
+class FollowUpRequest(Strict):
+    """The doctor of a completed visit asks the patient back after ``after_days`` or ``after_weeks``."""
+
+    after_days: int | None = Field(default=None, ge=1, le=730)
+    after_weeks: int | None = Field(default=None, ge=1, le=104)
+    service: ServiceCode = Field(default=ServiceCode.follow_up, description="follow_up in person, or online_video "
+                                                                            "(an online follow-up: with diagnosis).")
+    note: Note | None = Field(default=None, description="For the patient, e.g. what to bring (stored encrypted; "
+                                                        "never in an SMS).", examples=["复查尿常规，带上次化验单"])
+
+    @model_validator(mode="after")
+    def _one_interval(self):
+        if (self.after_days is None) == (self.after_weeks is None):
+            raise ValueError("give after_days or after_weeks")
+        return self
+
+    @property
+    def days(self) -> int:
+        return self.after_days if self.after_days is not None else 7 * self.after_weeks
+
+
+class FollowUpPlan(BaseModel):
+    id: str
+    appointment_id: str = Field(description="The completed visit followed up (book with `follow_up_of` = this).")
+    patient_id: str
+    doctor_id: str
+    department: str
+    service: ServiceCode
+    due_date: str = Field(description="The day the doctor asks the patient back (hospital zone).")
+    remind_on: str = Field(description="The day the patient is reminded by SMS unless booked by then.")
+    note: str | None = None
+    status: Literal["planned", "booked"] = Field(description="booked while a follow-up appointment is held, "
+                                                            "confirmed, checked in or completed.")
+    booked_appointment_id: str | None = None
+    planned_at: str
+    reminded_at: str | None = None
+    proposed: list[Slot] = Field(description="The doctor's first free slots around the due date (nearest first).")

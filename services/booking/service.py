@@ -3,8 +3,10 @@ background loops (each runs in one process of the service at a time, by lease):
 
 * the **slot generator** extends every doctor's slots to the horizon (hourly, and soon after a change of the
   services' settings; a changed schedule template regenerates that doctor's slots at once, in the request);
-* the **sweeper** ends lapsed unpaid holds (giving their places back) and marks no-shows, every
-  ``BOOKING_SWEEP_SECONDS``.
+* the **sweeper**, every ``BOOKING_SWEEP_SECONDS``: ends lapsed unpaid holds (their places go to the waitlist or back
+  to the slot), passes on waitlist offers nobody answered, expires waitlist entries whose slot or day passed, marks
+  no-shows, and emits the appointment reminders (``reminders.py``) and follow-up reminders (``followups.py``) that
+  are due.
 
 Other services call :meth:`BookingService.confirm` (payments, when a booking is paid) and
 :meth:`BookingService.book_for_consultation` (intake, for the consultant in a chat: the consultant's principal
@@ -17,7 +19,7 @@ from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
 
-from services.booking import appointments, catalogue, schedules
+from services.booking import appointments, catalogue, followups, reminders, schedules, waitlist
 from services.booking.appointments import Policy
 from services.booking.schemas import (
     AppointmentQuery,
@@ -29,11 +31,15 @@ from services.booking.schemas import (
     DoctorChange,
     DoctorInput,
     DoctorSlotQuery,
+    FollowUpQuery,
+    FollowUpRequest,
     RescheduleRequest,
     RoomInput,
     ScheduleTemplate,
     ServiceChange,
     SlotSearch,
+    WaitlistQuery,
+    WaitlistRequest,
 )
 from services.identity.events import StaffAccountChanged, StaffAccountCreated
 from services.intake.events import ConsultationIntakeCompleted, PatientRegistered
@@ -82,8 +88,13 @@ class Sweeper(LeasedLoop):
 
     def round(self) -> int:
         bind_caller(appointments.SYSTEM)  # the events it emits name booking itself as their actor
-        now = utcnow()
-        return appointments.expire_holds(self.store, now) + appointments.mark_no_shows(self.store, self.policy, now)
+        now, policy = utcnow(), self.policy
+        return (appointments.expire_holds(self.store, now, offer_for=policy.offer)
+                + waitlist.lapse_offers(self.store, policy, now)
+                + waitlist.expire_entries(self.store, now)
+                + appointments.mark_no_shows(self.store, policy, now)
+                + reminders.send_due_reminders(self.store, policy.reminder_offsets, now)
+                + followups.remind_due(self.store, now))
 
 
 class BookingTimers(DependencyProvider):
@@ -122,7 +133,7 @@ def _dump(items) -> list[dict]:
 
 class BookingService(ServiceBase):
     name = "booking"
-    indexes = [*catalogue.INDEXES, *schedules.INDEXES, *appointments.INDEXES]
+    indexes = [*catalogue.INDEXES, *schedules.INDEXES, *appointments.INDEXES, *waitlist.INDEXES, *followups.INDEXES]
 
     timers = BookingTimers()
 
@@ -250,7 +261,8 @@ class BookingService(ServiceBase):
     @rpc
     def reschedule(self, appointment_id: str, request: dict) -> dict:
         valid = validated(RescheduleRequest, request)
-        return appointments.reschedule(self.store, self.caller, appointment_id, valid).model_dump(mode="json")
+        return appointments.reschedule(self.store, self.caller, appointment_id, valid,
+                                       policy=self.policy).model_dump(mode="json")
 
     @rpc
     def confirm(self, appointment_id: str) -> dict:
@@ -266,6 +278,48 @@ class BookingService(ServiceBase):
     @rpc
     def complete(self, appointment_id: str) -> dict:
         return appointments.complete(self.store, self.caller, appointment_id).model_dump(mode="json")
+
+    # the waitlist ----------------------------------------------------------------------------------------------
+    @rpc
+    def join_waitlist(self, request: dict) -> dict:
+        valid = validated(WaitlistRequest, request)
+        return waitlist.join(self.store, self.caller, valid, self.policy).model_dump(mode="json")
+
+    @rpc
+    def list_waitlist(self, query: dict) -> list[dict]:
+        q = validated(WaitlistQuery, query)
+        return _dump(waitlist.list_entries(self.store, self.caller, patient_id=q.patient_id, doctor_id=q.doctor_id,
+                                           status=q.status.value if q.status else None, limit=q.limit))
+
+    @rpc
+    def get_waitlist_entry(self, entry_id: str) -> dict:
+        return waitlist.get_entry(self.store, self.caller, entry_id).model_dump(mode="json")
+
+    @rpc
+    def leave_waitlist(self, entry_id: str) -> dict:
+        return waitlist.leave(self.store, self.caller, entry_id, self.policy).model_dump(mode="json")
+
+    @rpc
+    def accept_offer(self, entry_id: str) -> dict:
+        return waitlist.accept(self.store, self.caller, entry_id, self.policy).model_dump(mode="json")
+
+    @rpc
+    def decline_offer(self, entry_id: str) -> dict:
+        return waitlist.decline(self.store, self.caller, entry_id, self.policy).model_dump(mode="json")
+
+    # follow-up plans -------------------------------------------------------------------------------------------
+    @rpc
+    def plan_follow_up(self, appointment_id: str, request: dict) -> dict:
+        valid = validated(FollowUpRequest, request)
+        return followups.plan_follow_up(self.store, keyring(), self.caller, appointment_id, valid,
+                                        self.policy).model_dump(mode="json")
+
+    @rpc
+    def list_follow_ups(self, query: dict) -> list[dict]:
+        q = validated(FollowUpQuery, query)
+        return _dump(followups.list_plans(self.store, keyring(), self.caller, patient_id=q.patient_id,
+                                          doctor_id=q.doctor_id, limit=q.limit,
+                                          horizon_days=self.policy.horizon_days))
 
     # what booking keeps from other services' events ----------------------------------------------------------------
     @consumes("intake", "patient_registered")

@@ -1,5 +1,15 @@
-"""notify's rules: which message a fact deserves, what it says, and who may read the messages."""
+"""notify's rules: which message a fact deserves, what it says, and who may read the messages.
+
+Booking's reminders (an appointment soon, a waitlist place offered, a follow-up due) say when, which department and
+where — never the doctor, a diagnosis or a note: an SMS is not a private channel. They go to the number of the
+patient's record, except a relative's record registered by an account holder (its number was typed by someone else
+and never confirmed, the reason it gets no welcome SMS either): notify remembers those records from
+``patient_registered`` and sends them nothing.
+"""
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
 
 from pymongo import ASCENDING, DESCENDING
 
@@ -10,9 +20,10 @@ from wenzhen.auth import Caller, current_caller
 from wenzhen.crypto import Keyring
 from wenzhen.errors import NotFound
 from wenzhen.storage import Index, Store, Tx
-from wenzhen.timez import to_local_iso, utcnow
+from wenzhen.timez import hospital_zone, to_local_iso, utcnow
 
 NOTIFICATIONS = "notifications"
+UNCONFIRMED = "unconfirmed_contacts"  # records whose number nobody confirmed (relatives'): no SMS about them
 ENCRYPTED = ("to", "text")  # the address and the text name the person
 
 INDEXES = [
@@ -32,6 +43,14 @@ OTP_TEXTS = {
                                         "如非本人操作请忽略。",
 }
 COMPLAINT_ANSWERED_TEXT = "您的投诉已有答复，请登录查看。"  # never the answer itself: an SMS is not a private channel
+WAITLIST_OFFER_TEXT = ("【问诊】您候补的号源有空位：{department} {when}。请在 {until} 前登录确认，"
+                       "逾期将顺延给下一位候补患者。")
+REMINDER_TEXT = "【问诊】就诊提醒：您预约的{department}号将于{when}开始，地点：{place}。{advice}"
+REMINDER_ADVICE = {False: "请提前15分钟到达，凭预约二维码签到；如不能就诊请提前取消。",
+                   True: "请准时登录参加视频问诊；如不能参加请提前取消。"}
+ONLINE_PLACE = "线上视频问诊"
+NO_ROOM_PLACE = "门诊楼，请到服务台问询诊室"
+FOLLOW_UP_TEXT = "【问诊】复诊提醒：医生建议您于{due}前后到{department}复诊，请登录预约。"
 
 
 def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause: str,
@@ -51,6 +70,15 @@ def queue_sms(tx: Tx, keys: Keyring, *, to: str, text: str, template: str, cause
     return doc
 
 
+def note_unconfirmed(tx: Tx, patient_id: str) -> None:
+    """A record whose number was typed by someone else (a relative's): booking's messages skip it."""
+    tx[UNCONFIRMED].update_one({"_id": patient_id}, {"$setOnInsert": {"seen_at": utcnow()}}, upsert=True)
+
+
+def reachable(tx: Tx | Store, patient_id: str) -> bool:
+    return tx[UNCONFIRMED].find_one({"_id": patient_id}) is None
+
+
 def deserves_welcome(event) -> bool:
     """A patient who registered themself, or whom staff registered (the number came from the patient), gets a
     welcome SMS; a relative's record does not: its number was typed by someone else and never confirmed."""
@@ -65,6 +93,47 @@ def queue_welcome(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_i
 def queue_complaint_answered(tx: Tx, keys: Keyring, patient_id: str, contact: dict, event_id: str) -> dict:
     return queue_sms(tx, keys, to=contact["phone"], text=COMPLAINT_ANSWERED_TEXT, template="complaint_answered",
                      cause=event_id, patient_id=patient_id)
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(hospital_zone())
+
+
+def day_text(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def when_text(moment: datetime) -> str:
+    """``3月2日 08:00`` in the hospital's zone."""
+    local = _local(moment)
+    return f"{day_text(local.date())} {local:%H:%M}"
+
+
+def waitlist_offer_text(department: str, start: datetime, until: datetime, now: datetime) -> str:
+    """The offer's end as HH:MM, with the day when it is not today's."""
+    end = _local(until)
+    clock = f"{end:%H:%M}" if end.date() == _local(now).date() else when_text(until)
+    return WAITLIST_OFFER_TEXT.format(department=department, when=when_text(start), until=clock)
+
+
+def reminder_text(department: str, start: datetime, place: str | None, online: bool) -> str:
+    where = ONLINE_PLACE if online else (place or NO_ROOM_PLACE)
+    return REMINDER_TEXT.format(department=department, when=when_text(start), place=where,
+                                advice=REMINDER_ADVICE[online])
+
+
+def follow_up_text(department: str, due: date) -> str:
+    return FOLLOW_UP_TEXT.format(department=department, due=day_text(due))
+
+
+def queue_booking_sms(tx: Tx, keys: Keyring, patient_id: str, contact: Callable[[], dict], text: str, template: str,
+                      event_id: str) -> dict | None:
+    """A message about a booking to the patient's number (``contact`` looks it up); nothing, and no look-up, for a
+    record whose number nobody confirmed."""
+    if not reachable(tx, patient_id):
+        return None
+    return queue_sms(tx, keys, to=contact()["phone"], text=text, template=template, cause=event_id,
+                     patient_id=patient_id)
 
 
 def queue_otp(tx: Tx, keys: Keyring, delivery: dict, event_id: str) -> dict:

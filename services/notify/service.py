@@ -1,8 +1,11 @@
 """notify's Nameko entrypoints."""
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from nameko.extensions import DependencyProvider
 
+from services.booking.events import AppointmentReminderDue, FollowUpDue, WaitlistOffered
 from services.identity.events import OtpIssued
 from services.intake.events import ComplaintAnswered, PatientRegistered
 from services.notify import domain
@@ -14,6 +17,7 @@ from wenzhen.events import Envelope
 from wenzhen.lease import LeasedLoop
 from wenzhen.service import ServiceBase, ServiceRpc, call, rpc
 from wenzhen.storage import Store, Tx
+from wenzhen.timez import utcnow
 
 
 class Dispatcher(LeasedLoop):
@@ -58,11 +62,13 @@ class NotifyService(ServiceBase):
 
     intake = ServiceRpc("intake")
     identity = ServiceRpc("identity")
+    booking = ServiceRpc("booking")
     dispatcher = DispatcherProvider()
 
     @consumes("intake", "patient_registered")
     def welcome_patient(self, tx: Tx, event: PatientRegistered, envelope: Envelope) -> None:
         if not domain.deserves_welcome(event):
+            domain.note_unconfirmed(tx, event.patient_id)
             return
         contact = call(self.intake.get_contact, event.patient_id)
         domain.queue_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
@@ -74,6 +80,37 @@ class NotifyService(ServiceBase):
             return
         contact = call(self.intake.get_contact, event.patient_id)
         domain.queue_complaint_answered(tx, keyring(), event.patient_id, contact, envelope.id)
+
+    # booking's messages: when, which department and where (names from booking's public catalogue) ------------------
+    def _department(self, code: str) -> str:
+        names = {d["code"]: d["name_zh"] for d in call(self.booking.list_departments)}
+        return names.get(code, code)
+
+    def _room(self, code: str | None) -> str | None:
+        if code is None:
+            return None
+        return {r["code"]: r["name"] for r in call(self.booking.list_rooms)}.get(code)
+
+    def _booking_sms(self, tx: Tx, patient_id: str, text: str, template: str, envelope: Envelope) -> None:
+        domain.queue_booking_sms(tx, keyring(), patient_id, lambda: call(self.intake.get_contact, patient_id), text,
+                                 template, envelope.id)
+
+    @consumes("booking", "waitlist_offered")
+    def tell_waitlist_offer(self, tx: Tx, event: WaitlistOffered, envelope: Envelope) -> None:
+        text = domain.waitlist_offer_text(self._department(event.department), datetime.fromisoformat(event.start),
+                                          datetime.fromisoformat(event.offer_expires_at), utcnow())
+        self._booking_sms(tx, event.patient_id, text, "waitlist_offer", envelope)
+
+    @consumes("booking", "appointment_reminder_due")
+    def remind_appointment(self, tx: Tx, event: AppointmentReminderDue, envelope: Envelope) -> None:
+        text = domain.reminder_text(self._department(event.department), datetime.fromisoformat(event.start),
+                                    self._room(event.room), event.online)
+        self._booking_sms(tx, event.patient_id, text, f"appointment_reminder_{event.hours_before}h", envelope)
+
+    @consumes("booking", "follow_up_due")
+    def remind_follow_up(self, tx: Tx, event: FollowUpDue, envelope: Envelope) -> None:
+        text = domain.follow_up_text(self._department(event.department), date.fromisoformat(event.due_date))
+        self._booking_sms(tx, event.patient_id, text, "follow_up_due", envelope)
 
     @consumes("identity", "otp_issued")
     def send_otp(self, tx: Tx, event: OtpIssued, envelope: Envelope) -> None:

@@ -368,6 +368,23 @@ MATRIX = [
           ("POST", "/confirm", DESK, None),
           ("POST", "/check-in", APPOINTMENT_READERS, {}),
           ("POST", "/complete", frozenset({"doctor"}), None))],
+    # the waitlist and follow-up plans (allowed calls need a full slot or a completed visit: test_booking)
+    *[Route(method, path, roles, roles,
+            refused_only(method, path.replace("{entry_id}", "wl_none").replace("{appointment_id}", "apt_none"),
+                         body, roles))
+      for method, path, roles, body in (
+          ("POST", "/v1/appointments/waitlist", BOOKERS, {"patient_id": "pat_none", "slot_id": "slt_none"}),
+          ("GET", "/v1/appointments/waitlist/{entry_id}", APPOINTMENT_READERS, None),
+          ("DELETE", "/v1/appointments/waitlist/{entry_id}", BOOKERS, None),
+          ("POST", "/v1/appointments/waitlist/{entry_id}/accept", BOOKERS, None),
+          ("POST", "/v1/appointments/waitlist/{entry_id}/decline", BOOKERS, None),
+          ("POST", "/v1/appointments/{appointment_id}/follow-up", frozenset({"doctor"}),
+           {"after_days": 7, "service": "follow_up"}))],
+    Route("GET", "/v1/appointments/waitlist", APPOINTMENT_READERS, NONE, lambda w, role, own: (
+        "GET", f"/v1/appointments/waitlist?doctor_id={w.sessions['doctor'].account_id}" if role == "doctor"
+        else f"/v1/appointments/waitlist?patient_id={w.a.id}", None), resourceless=True),
+    Route("GET", "/v1/follow-ups", APPOINTMENT_READERS, NONE, refused_only(
+        "GET", "/v1/follow-ups?patient_id=pat_none", None, APPOINTMENT_READERS), resourceless=True),
     Route("POST", "/v1/departments", MANAGER, NONE, lambda w, role, own: (
         "POST", "/v1/departments", {"code": f"matrix_{next(_sequence)}", "name_zh": "矩阵科", "name_en": "Matrix"}),
           ok=201, resourceless=True),

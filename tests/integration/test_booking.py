@@ -1,6 +1,8 @@
 """Booking through the gateway against the real broker and database: the catalogue, availability, the booking
 races (64 concurrent clients: no double booking, no overbooking), idempotent retries, half-day defaults, atomic
-rescheduling, hold expiry by the sweeper, check-in and no-shows."""
+rescheduling, hold expiry by the sweeper, check-in and no-shows; the waitlist (a cancelled place offered to the first
+in line, an SMS, a lapsed offer passed on by the sweeper, acceptance), appointment reminders and follow-up plans
+with their SMS."""
 from __future__ import annotations
 
 import threading
@@ -314,3 +316,114 @@ def test_a_consultant_books_from_the_chat_and_the_confirmation_appears_in_it(cli
     assert refused.status_code == 409 and "patient" in refused.json()["detail"]
     lead.as_user.post(f"/v1/consultations/{visitor_chat}/close", {"outcome": "dropped"})
     consultant.as_user.post(f"/v1/consultations/{cid}/close", {"outcome": "booked", "disease_category": "前列腺炎"})
+
+
+# the waitlist, reminders and follow-ups (the sweeper runs every BOOKING_SWEEP_SECONDS; SMS land in the sink) ----------
+def _sms(stack, phone: str, words: str, timeout: float = 45) -> str:
+    def found():
+        return next((m["text"] for m in stack.inbox.messages(phone) if words in m["text"]), None)
+    return wait_until(found, timeout=timeout, what=f"an SMS with {words!r}")
+
+
+def test_a_cancelled_place_is_offered_to_the_waitlist_and_a_lapsed_offer_passes_on(clinic):
+    stack, consultant = clinic.stack, clinic.consultant
+    first = stack.patient()  # signed up with their own record: their number is confirmed
+    second_phone = f"138{uuid.uuid4().int % 10**8:08d}"
+    second = stack.register(phone=second_phone)["id"]
+    (holder,) = clinic.patients(1)
+    wait_until(lambda: stack.db("booking")["known_patients"].find_one({"_id": second}), timeout=30,
+               what="booking to hear of the second patient")
+    sid = clinic.slot_at(clinic.d1, "08:30")
+    booked = clinic.send("POST", "/v1/appointments", consultant, {"patient_id": holder, "slot_id": sid}).json()
+    early = clinic.send("POST", "/v1/appointments/waitlist", first.session, {"patient_id": first.id, "slot_id": sid})
+    assert early.status_code == 201, early.text
+    assert early.json()["status"] == "waiting" and early.json()["position"] == 1
+    late = clinic.send("POST", "/v1/appointments/waitlist", consultant, {"patient_id": second, "slot_id": sid})
+    assert late.status_code == 201 and late.json()["position"] == 2
+    free = clinic.send("POST", "/v1/appointments/waitlist", first.session,
+                       {"patient_id": first.id, "slot_id": clinic.slot_at(clinic.d1, "08:45")})
+    assert free.status_code == 409 and free.json()["errors"][0]["type"] == "available"
+
+    assert clinic.send("POST", f"/v1/appointments/{booked['id']}/cancel", consultant, {}).status_code == 200
+    offered = clinic.send("GET", f"/v1/appointments/waitlist/{early.json()['id']}", first.session).json()
+    assert offered["status"] == "offered" and offered["offer"]["slot_id"] == sid
+    assert sid not in {s["id"] for s in clinic.slots(clinic.d1, "first_visit")}  # held for them, not free
+    db = stack.db("booking")
+    assert db["slots"].find_one({"_id": sid})["booked"] == 1
+    text = _sms(stack, first.session.extra["phone"], "您候补的号源有空位")
+    assert "泌尿外科" in text and offered["offer"]["expires_at"][11:16] in text
+
+    # the first patient lets it lapse (as if BOOKING_OFFER_MINUTES had passed): the sweeper offers it to the next
+    db["appointments"].update_one({"_id": offered["offer"]["appointment_id"]},
+                                  {"$set": {"offer_expires_at": datetime.now(UTC) - timedelta(seconds=1)}})
+    wait_until(lambda: db["waitlist"].find_one({"_id": late.json()["id"]})["status"] == "offered", timeout=30,
+               what="the offer to pass to the second in line")
+    assert db["waitlist"].find_one({"_id": early.json()["id"]})["status"] == "lapsed"
+    _sms(stack, second_phone, "您候补的号源有空位")
+    refused = clinic.send("POST", f"/v1/appointments/waitlist/{early.json()['id']}/accept", first.session)
+    assert refused.status_code == 409
+    accepted = clinic.send("POST", f"/v1/appointments/waitlist/{late.json()['id']}/accept", consultant)
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == "confirmed" and accepted.json()["patient_id"] == second
+    slot = db["slots"].find_one({"_id": sid})
+    assert (slot["booked"], slot["free"], db["appointments"].count_documents({"slot_id": sid, "holds_slot": True})) \
+        == (1, 0, 1)
+    wait_until(lambda: db["outbox"].find_one({"subject": accepted.json()["id"], "type": "appointment_booked",
+                                              "status": "sent"}), what="the booking to be published")
+
+
+def test_a_confirmed_appointment_is_reminded_by_sms_and_a_cancelled_one_is_not(clinic):
+    stack = clinic.stack
+    user = clinic.stack.patient()
+    kept = user.api.post("/v1/appointments", {"patient_id": user.id, "slot_id": clinic.slot_at(clinic.d1, "09:00")})
+    dropped = user.api.post("/v1/appointments", {"patient_id": user.id,
+                                                 "slot_id": clinic.slot_at(clinic.d1, "09:15")})
+    user.api.post(f"/v1/appointments/{dropped['id']}/cancel", {})
+    db = stack.db("booking")
+    # as if it were booked yesterday for a time 1 h 50 min from now: the 2-hour reminder is due
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=110)
+    for appointment_id in (kept["id"], dropped["id"]):
+        db["appointments"].update_one({"_id": appointment_id},
+                                      {"$set": {"start": soon, "confirmed_at": soon - timedelta(days=2)}})
+    event = wait_until(lambda: db["outbox"].find_one({"subject": kept["id"], "type": "appointment_reminder_due"}),
+                       timeout=30, what="the reminder")
+    assert event["envelope"]["data"]["hours_before"] == 2
+    text = _sms(stack, user.session.extra["phone"], "就诊提醒")
+    local = soon.astimezone(hospital_zone())
+    assert f"{local.month}月{local.day}日 {local:%H:%M}" in text and "泌尿外科" in text and "门诊楼3层12诊室" in text
+    reminded = clinic.appointment(kept["id"])["reminded"]
+    assert reminded["h2"]["sent"] is True and reminded["h24"]["sent"] is False  # only the nearest
+    assert db["outbox"].find_one({"subject": dropped["id"], "type": "appointment_reminder_due"}) is None
+    assert sum("就诊提醒" in m["text"] for m in stack.inbox.messages(user.session.extra["phone"])) == 1
+
+
+def test_the_doctor_plans_a_follow_up_and_the_patient_is_reminded(clinic):
+    stack = clinic.stack
+    user = clinic.stack.patient()
+    visit = user.api.post("/v1/appointments", {"patient_id": user.id, "slot_id": clinic.slot_at(clinic.d1, "09:30")})
+    db = stack.db("booking")
+    db["appointments"].update_one({"_id": visit["id"]},
+                                  {"$set": {"start": datetime.now(UTC) + timedelta(minutes=20)}})
+    code = clinic.appointment(visit["id"])["checkin_code"]
+    assert clinic.send("POST", f"/v1/appointments/{visit['id']}/check-in", clinic.consultant,
+                       {"code": code}).status_code == 200
+    assert clinic.send("POST", f"/v1/appointments/{visit['id']}/complete", clinic.doctor).status_code == 200
+    request = {"after_days": 1, "service": "follow_up", "note": "复查尿常规"}
+    refused = clinic.send("POST", f"/v1/appointments/{visit['id']}/follow-up", clinic.consultant, request)
+    assert refused.status_code == 403
+    planned = clinic.send("POST", f"/v1/appointments/{visit['id']}/follow-up", clinic.doctor, request)
+    assert planned.status_code == 201, planned.text
+    plan = planned.json()
+    today = datetime.now(hospital_zone()).date()
+    assert plan["due_date"] == (today + timedelta(days=1)).isoformat() and plan["status"] == "planned"
+    assert plan["proposed"] and plan["proposed"][0]["start"].startswith(f"{clinic.d1}T17:00")
+    (mine,) = user.api.get(f"/v1/follow-ups?patient_id={user.id}")
+    assert mine["id"] == plan["id"] and mine["note"] == "复查尿常规"
+    # due tomorrow: the reminder (three days before by default) is due at once
+    text = _sms(stack, user.session.extra["phone"], "复诊提醒")
+    assert "泌尿外科" in text and "复查" not in text  # the note stays out of the SMS
+    booked = user.api.post("/v1/appointments", {"patient_id": user.id, "slot_id": plan["proposed"][0]["id"],
+                                                "follow_up_of": visit["id"]})
+    assert booked["follow_up_of"] == visit["id"]
+    (after,) = user.api.get(f"/v1/follow-ups?patient_id={user.id}")
+    assert after["status"] == "booked" and after["booked_appointment_id"] == booked["id"]
