@@ -159,8 +159,19 @@ def _db(stack: BenchStack, service: str = "booking"):
     return _client(cfg.mongo_uri)[cfg.database_name(service)]
 
 
-def overbooked(stack: BenchStack, clinic: Clinic) -> tuple[int, int]:
-    """(slots whose places held disagree with their counters or exceed the capacity, bookings made)."""
+def overbooked(stack: BenchStack, clinic: Clinic, settle_seconds: float = 15.0) -> tuple[int, int]:
+    """(slots whose places held disagree with their counters or exceed the capacity, bookings made), once the
+    bookings still in flight when the load stopped have finished: the appointments and the slots are read one after
+    the other, so a booking committing in between shows as a passing disagreement. A real one stays."""
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        wrong, made = _count_wrong(stack, clinic)
+        if wrong == 0 or time.monotonic() > deadline:
+            return wrong, made
+        time.sleep(1.0)
+
+
+def _count_wrong(stack: BenchStack, clinic: Clinic) -> tuple[int, int]:
     db = _db(stack)
     holders = Counter(a["slot_id"] for a in db["appointments"].find({"doctor_id": clinic.doctor_id,
                                                                       "holds_slot": True}, {"slot_id": 1}))
