@@ -85,7 +85,7 @@ from services.booking.schemas import (
 )
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
-from wenzhen.auth import Caller, Role
+from wenzhen.auth import Caller, Principal, Role
 from wenzhen.config import Settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, field_error
 from wenzhen.storage import Index, Store, Tx
@@ -679,6 +679,12 @@ def get_appointment(store: Store, caller: Caller, appointment_id: str) -> Appoin
     return to_appointment(doc, caller)
 
 
+def require_own_record(principal: Principal, patient_id: str | None) -> None:
+    """A patient account lists only records it acts for, and must name one (a 404 otherwise, as for a stranger's)."""
+    if patient_id is None or not principal.acts_for(patient_id):
+        raise NotFound("Name a patient record this account acts for (patient_id).")
+
+
 def list_appointments(store: Store, caller: Caller, *, patient_id: str | None = None, doctor_id: str | None = None,
                       status: str | None = None, day_from: date | None = None, day_to: date | None = None,
                       limit: int = 50) -> list[Appointment]:
@@ -687,8 +693,7 @@ def list_appointments(store: Store, caller: Caller, *, patient_id: str | None = 
     principal = caller.principal
     query: dict = {}
     if principal.has_role(Role.patient):
-        if patient_id is None or not principal.acts_for(patient_id):
-            raise NotFound("Name a patient record this account acts for (patient_id).")
+        require_own_record(principal, patient_id)
     elif principal.has_role(Role.doctor):
         if doctor_id not in (None, principal.sub):
             raise Forbidden("A doctor sees the appointments of their own schedule.")

@@ -21,7 +21,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from services.booking import catalogue, schedules
-from services.booking.appointments import SWEEP_BATCH, Policy, authorized
+from services.booking.appointments import SWEEP_BATCH, Policy, authorized, require_own_record
 from services.booking.events import FollowUpDue, FollowUpPlanned
 from services.booking.places import APPOINTMENTS
 from services.booking.schedules import local_today
@@ -107,8 +107,7 @@ def list_plans(store: Store, keys: Keyring, caller: Caller, *, patient_id: str |
     principal = caller.principal
     query: dict = {}
     if principal.has_role(Role.patient):
-        if patient_id is None or not principal.acts_for(patient_id):
-            raise NotFound("Name a patient record this account acts for (patient_id).")
+        require_own_record(principal, patient_id)
     elif principal.has_role(Role.doctor):
         if doctor_id not in (None, principal.sub):
             raise NotFound("A doctor sees the follow-up plans they made.")

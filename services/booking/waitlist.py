@@ -30,6 +30,7 @@ from services.booking.appointments import (
     SWEEP_BATCH,
     Policy,
     may_book,
+    require_own_record,
     to_appointment,
     visit_kind,
 )
@@ -337,8 +338,7 @@ def list_entries(store: Store, caller: Caller, *, patient_id: str | None = None,
     principal = caller.principal
     query: dict = {}
     if principal.has_role(Role.patient):
-        if patient_id is None or not principal.acts_for(patient_id):
-            raise NotFound("Name a patient record this account acts for (patient_id).")
+        require_own_record(principal, patient_id)
     elif principal.has_role(Role.doctor):
         if doctor_id not in (None, principal.sub):
             raise NotFound("A doctor sees the waitlist of their own schedule.")

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from services.booking import appointments, catalogue, schedules
 from services.booking.schemas import DepartmentInput, DoctorInput, RoomInput, ScheduleTemplate, ServiceChange
 from tests.fakes import FakeStore
-from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
+from tests.people import user
+from wenzhen.auth import Role
 from wenzhen.crypto import Keyring, new_key_settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wenzhen.storage import AUDIT_LOG
@@ -27,10 +28,6 @@ WEEK = {"sessions": [
     {"weekday": 2, "start": "09:00", "end": "11:00", "service": "online_video", "capacity": 1},
 ]}
 
-
-def user(role: Role, sub: str, patients: tuple[str, ...] = ()) -> Caller:
-    return Caller(principal=Principal.user(sub, role, sid=f"ses_{sub}", patients=patients),
-                  purpose=PurposeOfUse.HOPERAT, origin_ip="198.51.100.7", request_id=f"req_{sub}")
 
 
 MANAGER = user(Role.manager, "acc_m1")

@@ -14,7 +14,8 @@ from services.intake.events import ComplaintAnswered, ComplaintEscalated, Compla
 from services.intake.schemas import PatientRegistration
 from services.notify import domain as notify
 from tests.fakes import FakeStore
-from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
+from tests.people import user
+from wenzhen.auth import Caller, Role
 from wenzhen.crypto import Keyring, new_key_settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, validated
 from wenzhen.storage import AUDIT_LOG
@@ -24,10 +25,6 @@ KEYS = Keyring.from_env(new_key_settings())
 TEXT = "医生回复很慢，等了半小时没有人回答我的问题。"
 ANSWER = "非常抱歉，当天咨询量过大。我们已调整排班，并安排专人回访您。"
 
-
-def user(role: Role, sub: str) -> Caller:
-    return Caller(principal=Principal.user(sub, role, sid=f"ses_{sub}"), purpose=PurposeOfUse.HOPERAT,
-                  origin_ip="198.51.100.7", request_id=f"req_{sub}")
 
 
 PATIENT = user(Role.patient, "acc_p1")

@@ -16,8 +16,9 @@ from services.intake.events import (
 )
 from services.intake.schemas import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
 from tests.fakes import FakeStore
+from tests.people import user
 from wenzhen import ids
-from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
+from wenzhen.auth import Caller, Principal, Role
 from wenzhen.crypto import Keyring, new_key_settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wenzhen.storage import AUDIT_LOG
@@ -27,10 +28,6 @@ KEYS = Keyring.from_env(new_key_settings())
 RESIDENT_ID = "11010519491231002X"  # born 1949-12-31, female
 GRANDMOTHER = {"name": "王秀英", "sex": "female", "birth_date": "1949-12-31", "phone": "13812345678"}
 
-
-def user(role: Role, sub: str) -> Caller:
-    return Caller(principal=Principal.user(sub, role, sid=f"ses_{sub}"), purpose=PurposeOfUse.HOPERAT,
-                  origin_ip="198.51.100.7", request_id=f"req_{sub}")
 
 
 PATIENT = user(Role.patient, "acc_p1")

@@ -12,14 +12,12 @@ from services.intake.entrypoints.knowledge import KnowledgeEntrypoints
 from services.intake.knowledge_schemas import ArticleChange, ArticleInput, KnowledgeQuery
 from services.intake.knowledge_seed import STARTER, seed
 from tests.fakes import FakeStore
-from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
+from tests.people import user
+from wenzhen.auth import Caller, Role
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 DOCTOR_ACCOUNT = "acc_01HZX3K5V8Q2W7R4T6Y9B1C3D5"
 
-
-def user(role: Role, sub: str) -> Caller:
-    return Caller(principal=Principal.user(sub, role, sid=f"ses_{sub}"), purpose=PurposeOfUse.HOPERAT)
 
 
 MANAGER = user(Role.manager, "acc_m1")

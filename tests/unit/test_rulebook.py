@@ -10,14 +10,9 @@ from services.intake.events import RuleTablePublished
 from services.intake.redflags import DEFAULT_RED_FLAGS, RedFlagRule
 from services.intake.triage import DEFAULT_TRIAGE_RULES, TriageRule, recommend_departments
 from tests.fakes import FakeStore
-from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
+from tests.people import user
+from wenzhen.auth import Caller, Role
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
-
-
-def user(role: Role, sub: str) -> Caller:
-    return Caller(principal=Principal.user(sub, role, sid=f"ses_{sub}"), purpose=PurposeOfUse.HOPERAT,
-                  origin_ip="198.51.100.7", request_id=f"req_{sub}")
-
 
 MANAGER = user(Role.manager, "acc_m1")
 OTHER_MANAGER = user(Role.manager, "acc_m2")
