@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from deploy.stack import ROOT
 from tests.integration.conftest import wait_until
+from wenzhen.audit import Sealer
 
 pytestmark = pytest.mark.integration
 
@@ -170,6 +173,12 @@ def test_a_tail_cut_with_its_head_rewound_is_caught_by_the_published_checkpoint(
     wait_until(lambda: stack.db("reports")["event_log"].find_one(
         {"source": "pharmacy", "type": "audit_chain_sealed", "envelope.data.seq": head["seq"]}),
         what="pharmacy's checkpoint of its current head")
+    # the tampering happens while pharmacy's sealer is held off (its lease taken), as it would be by someone who
+    # stopped the service to edit its database: otherwise the sealer chains new entries onto the rewound head
+    lease = {"_id": Sealer.lease_name, "owner": "the test", "until": datetime.now(UTC) + timedelta(minutes=2)}
+    db["leases"].replace_one({"_id": Sealer.lease_name}, lease, upsert=True)
+    time.sleep(1.0)  # a round already under way finishes
+    assert db["audit_head"].find_one({"_id": "chain"})["seq"] == head["seq"], "nothing was sealed meanwhile"
     last = db["audit_log"].find_one({"seq": head["seq"]})
     before = db["audit_log"].find_one({"seq": head["seq"] - 1})
     try:
@@ -183,12 +192,9 @@ def test_a_tail_cut_with_its_head_rewound_is_caught_by_the_published_checkpoint(
         chains = {c["service"]: c for c in stack.admin().as_user.get("/v1/audit-chain")}
         assert not chains["pharmacy"]["intact"] and chains["pharmacy"]["broken_at"] == head["seq"]
     finally:
-        # entries recorded meanwhile (the searches above are audited too) were chained onto the rewound head:
-        # unseal them so the sealer chains them again after the restored one
-        db["audit_log"].update_many({"seq": {"$gte": head["seq"]}},
-                                    {"$set": {"sealed": False}, "$unset": {"seq": "", "prev": "", "hash": ""}})
         db["audit_log"].insert_one(last)
         db["audit_head"].update_one({"_id": "chain"}, {"$set": {"seq": head["seq"], "hash": head["hash"]}})
+        db["leases"].delete_one({"_id": Sealer.lease_name, "owner": "the test"})
     wait_sealed(stack, "pharmacy")
     assert audit_cli(stack, "--service", "pharmacy").returncode == 0
 
