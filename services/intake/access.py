@@ -4,9 +4,10 @@
   intake owns the links (``patient_links``), so it checks its own, always
   current, list rather than the one in the access token.
 * **Consultants, doctors, pharmacists and team leads**: patients they have a
-  care relationship with (``care_relations``): today the staff member who
-  registered the patient (for 30 days); consultations, appointments and
-  encounters add theirs as those services arrive.
+  care relationship with (``care_relations``): the staff member who registered
+  the patient (30 days), the consultant who took the patient's chat (30 days),
+  and the doctor of an appointment, from the booking until 30 days after the
+  visit (ended when the booking is cancelled).
 * **Managers** see aggregates only and **admins** manage accounts: neither reads
   patient records. Nobody else does either.
 """
@@ -34,7 +35,9 @@ INDEXES = [
     Index(LINKS, [("account_id", ASCENDING)], unique=True, name="one_self",
           options={"partialFilterExpression": {"is_self": True, "active": True}}),
     Index(CARE, [("staff_id", ASCENDING), ("patient_id", ASCENDING)], name="by_staff_patient"),
+    Index(CARE, [("ref", ASCENDING)], name="by_ref", options={"sparse": True}),
 ]
+APPOINTMENT_CARE = timedelta(days=30)  # after the visit: results, records, the follow-up
 
 
 def linked_patients(store: Store | Tx, account_id: str) -> set[str]:
@@ -46,6 +49,11 @@ def grant_care(tx: Tx, staff_id: str, patient_id: str, kind: str, ref: str | Non
                until: datetime | None = None) -> None:
     tx[CARE].insert_one({"_id": ids.new_id("care"), "staff_id": staff_id, "patient_id": patient_id, "kind": kind,
                          "ref": ref, "since": utcnow(), "until": until})
+
+
+def set_care_end(tx: Tx, kind: str, ref: str, until: datetime) -> int:
+    """Move the end of the care relationships that ``ref`` (e.g. an appointment) gave; returns how many."""
+    return tx[CARE].update_many({"kind": kind, "ref": ref}, {"$set": {"until": until}}).modified_count
 
 
 def has_care(store: Store | Tx, staff_id: str, patient_id: str) -> bool:

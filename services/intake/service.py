@@ -6,6 +6,7 @@ the rules live in the domain modules they call.
 from __future__ import annotations
 
 from services.intake import attachments, chats, complaints, desk, domain, knowledge, rulebook
+from services.intake.entrypoints.care import CareEntrypoints
 from services.intake.entrypoints.complaints import ComplaintEntrypoints
 from services.intake.entrypoints.consultations import ConsultationEntrypoints
 from services.intake.entrypoints.knowledge import KnowledgeEntrypoints
@@ -14,7 +15,7 @@ from wenzhen.service import ServiceBase
 
 
 class IntakeService(PatientEntrypoints, ConsultationEntrypoints, KnowledgeEntrypoints, ComplaintEntrypoints,
-                    ServiceBase):
+                    CareEntrypoints, ServiceBase):
     name = "intake"
     indexes = [*domain.INDEXES, *chats.INDEXES, *desk.INDEXES, *attachments.INDEXES, *rulebook.INDEXES,
                *knowledge.INDEXES, *complaints.INDEXES]

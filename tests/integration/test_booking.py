@@ -427,3 +427,25 @@ def test_the_doctor_plans_a_follow_up_and_the_patient_is_reminded(clinic):
     assert booked["follow_up_of"] == visit["id"]
     (after,) = user.api.get(f"/v1/follow-ups?patient_id={user.id}")
     assert after["status"] == "booked" and after["booked_appointment_id"] == booked["id"]
+
+
+def test_the_doctor_of_an_appointment_may_read_the_patients_record_until_it_is_cancelled(clinic):
+    stack, consultant = clinic.stack, clinic.consultant
+    patient = consultant.as_user.post("/v1/patients", {"name": "郑洁", "sex": "female", "birth_date": "1979-09-09",
+                                                       "phone": f"135{uuid.uuid4().int % 10**8:08d}"})
+    record = f"/v1/patients/{patient['id']}"
+    assert clinic.doctor.as_user.send("GET", record).status == 404, "no care relationship yet"
+    wait_until(lambda: stack.db("booking")["known_patients"].find_one({"_id": patient["id"]}), timeout=30,
+               what="booking to hear of the patient")
+    slot = clinic.slots(clinic.d2, "follow_up")[-1]["id"]
+    booked = clinic.send("POST", "/v1/appointments", consultant, {"patient_id": patient["id"], "slot_id": slot})
+    assert booked.status_code == 201, booked.text
+    wait_until(lambda: clinic.doctor.as_user.send("GET", record).status == 200, timeout=20,
+               what="intake to give the appointment's doctor a care relationship")
+    other_doctor = stack.staff("doctor")
+    assert other_doctor.as_user.send("GET", record).status == 404, "only the appointment's doctor"
+    cancel = clinic.send("POST", f"/v1/appointments/{booked.json()['id']}/cancel", consultant,
+                         {"reason": "patient_request"})
+    assert cancel.status_code == 200, cancel.text
+    wait_until(lambda: clinic.doctor.as_user.send("GET", record).status == 404, timeout=20,
+               what="the cancellation to end the care relationship")
