@@ -69,6 +69,7 @@ class Operation:
     description: str = ""
     content_type: str = JSON  # of the success response
     raw_body: str | None = None  # the handler reads the body itself (a file): what it must be, for the document
+    media_types: tuple[str, ...] = ()  # a file answered with one of these (the Content-Type the handler sets)
 
     @property
     def operation_id(self) -> str:
@@ -154,7 +155,7 @@ class Api:
 
     def route(self, method: str, path: str, *, summary: str, tags: list[str], allow, request=None, query=None,
               response=None, status: int = 200, errors: dict[int, str] | None = None, content_type: str = JSON,
-              raw_body: str | None = None):
+              raw_body: str | None = None, media_types: tuple[str, ...] = ()):
         """``allow``: the roles that may call it (an iterable of Role) or ``auth.PUBLIC``; there is no default."""
         allowed = allow if allow == auth.PUBLIC else frozenset(Role(r) for r in allow)
 
@@ -163,6 +164,7 @@ class Api:
                 method=method.upper(), path=path, handler=handler, summary=summary, tags=tags, allow=allowed,
                 request=request, query=query, response=response, status=status, errors=errors or {},
                 description=(handler.__doc__ or "").strip(), content_type=content_type, raw_body=raw_body,
+                media_types=media_types,
             ))
             return handler
 
@@ -220,20 +222,86 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+MAX_JSON_DEPTH = 32  # arrays and objects inside each other; no Wenzhen body needs more than a handful
+
+
+def is_chunked(req: falcon.Request) -> bool:
+    return "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+
+
+def read_body_bytes(req: falcon.Request, limit: int, what: str = "request body") -> bytes:
+    """The whole body, at most ``limit`` bytes (413 beyond), whether its length is declared or it arrives chunked
+    (``Transfer-Encoding: chunked``: no Content-Length; the server decodes the chunks)."""
+    if req.content_length is not None and req.content_length > limit:
+        raise HttpProblem(413, f"The {what} is larger than {limit} bytes.", slug="too-large")
+    stream = req.stream if req.content_length is None and is_chunked(req) else req.bounded_stream
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise HttpProblem(413, f"The {what} is larger than {limit} bytes.", slug="too-large")
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON as RFC 8259 sends it between systems: UTF-8, and here at most ``MAX_JSON_DEPTH`` levels deep, with
+    every string a sequence of Unicode characters (no lone surrogate from a ``\\ud800`` escape, which no database
+    or encoder downstream could store). Each refusal is a 400/422 that says where."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HttpProblem(400, f"The body is not UTF-8: byte {exc.start} cannot be decoded.",
+                          slug="malformed-json") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise _too_deep() from None
+    except ValueError as exc:
+        raise HttpProblem(400, f"The body is not valid JSON: {exc.msg} at position {exc.pos}.",
+                          slug="malformed-json") from None
+    _check_tree(data)
+    return data
+
+
+def _too_deep() -> HttpProblem:
+    return HttpProblem(400, f"The body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep.",
+                       slug="too-deep")
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and lone surrogates, walked without recursion (the tree may be anything a client sent)."""
+    pending: list[tuple[Any, int, tuple]] = [(data, 1, ())]
+    while pending:
+        value, depth, path = pending.pop()
+        if isinstance(value, str):
+            _check_text(value, path)
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                _check_text(key, (*path, key))
+            pending.append((item, depth + 1, (*path, key)))
+
+
+def _check_text(text: str, path: tuple) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        where = ".".join(str(part) for part in path) or "body"
+        message = "contains a lone surrogate (an unpaired \\ud800–\\udfff escape)"
+        raise HttpProblem(422, "A text contains a lone surrogate, which is not a Unicode character.",
+                          slug="validation", errors=[{"field": where, "message": message, "type": "unicode"}]) from None
+
+
 def _read_body(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
     limit = settings().max_body_bytes
     if req.content_length is not None and req.content_length > limit:
         raise HttpProblem(413, f"The request body is larger than {limit} bytes.", slug="too-large")
     if not req.content_type or req.content_type.split(";")[0].strip().lower() != JSON:
         raise HttpProblem(415, "Send the body as application/json.", slug="unsupported-media-type")
-    raw = req.bounded_stream.read(limit + 1)
-    if len(raw) > limit:
-        raise HttpProblem(413, f"The request body is larger than {limit} bytes.", slug="too-large")
-    try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise HttpProblem(400, f"The body is not valid JSON: {exc.msg} at position {exc.pos}.",
-                          slug="malformed-json") from None
+    data = parse_json(read_body_bytes(req, limit))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -266,11 +334,15 @@ def drain_unread_body(req: falcon.Request) -> None:
     """Read what is left of a body the answer did not need (a 401, 413 or 415 answered early). gunicorn drains only
     64 KiB itself and otherwise closes the kept-alive connection without saying so, which a client reusing it sees
     as a dropped connection. Beyond the cap, that is still what happens."""
-    if req.content_length and req.content_length <= DRAIN_CAP_FACTOR * settings().max_body_bytes:
-        try:
+    cap = DRAIN_CAP_FACTOR * settings().max_body_bytes
+    try:
+        if req.content_length and req.content_length <= cap:
             req.bounded_stream.exhaust()
-        except OSError:  # the client went away: nothing to keep alive
-            pass
+        elif req.content_length is None and is_chunked(req):
+            while cap > 0 and (chunk := req.stream.read(min(65536, cap))):
+                cap -= len(chunk)
+    except OSError:  # the client went away: nothing to keep alive
+        pass
 
 
 DRAIN_CAP_FACTOR = 4

@@ -5,8 +5,11 @@
   is present but bad is a 401 even on a public route — a client should know.
 * A token of a session that was revoked (logout, reused refresh token, disabled
   account) is refused too: the gateway follows identity's ``session_revoked``
-  events (see :mod:`gateway.revocations`). Until a worker has caught up with
-  them (at start, after a broker reconnect) it answers 503: it fails closed.
+  events (see :mod:`gateway.revocations`). A patient record the account was
+  unlinked from after the token was issued is taken out of the principal the
+  services receive (intake's ``patient_link_removed``). Until a worker has
+  caught up with both (at start, after a broker reconnect) it answers 503: it
+  fails closed.
 * The origin is the peer address, or with ``GATEWAY_TRUSTED_PROXIES=n`` the
   n-th address from the right of ``X-Forwarded-For`` (only what trusted proxies
   wrote is believed).
@@ -47,16 +50,17 @@ def authenticate(req: falcon.Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized("Send the access token as `Authorization: Bearer <token>`.", "invalid_request")
     try:
-        principal = verifier().principal(token.strip())
+        claims = verifier().verify(token.strip())
+        principal = verifier().principal_of(claims)
     except InvalidToken as exc:
         raise unauthorized(f"The access token was refused: {exc}.") from None
     tracker = revocations()
     if not tracker.caught_up.is_set():
-        raise HttpProblem(503, "The gateway is still loading which sessions have ended; retry in a moment.",
-                          slug="starting", headers={"Retry-After": "2"})
+        raise HttpProblem(503, "The gateway is still loading which sessions and links have ended; retry in a "
+                               "moment.", slug="starting", headers={"Retry-After": "2"})
     if tracker.is_revoked(principal.sid):
         raise unauthorized("The session of this access token has ended; sign in again.")
-    return principal
+    return tracker.current(principal, claims["iat"])  # without records unlinked since the token was issued
 
 
 def origin_ip(req: falcon.Request) -> str:

@@ -35,10 +35,11 @@ def _path_params(path: str) -> list[dict]:
     return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
 
 
-def _query_params(model: type[BaseModel] | None) -> list[dict]:
+def _query_params(model: type[BaseModel] | None, schemas: dict) -> list[dict]:
+    """One parameter per field of ``model``; the enums and models they name are in ``components`` like any other."""
     if model is None:
         return []
-    schema = model.model_json_schema()
+    schema = schemas[model.__name__]
     required = set(schema.get("required", []))
     return [{"name": name, "in": "query", "required": name in required, "schema": spec,
              **({"description": spec["description"]} if spec.get("description") else {})}
@@ -61,17 +62,25 @@ def _build(operations: list) -> dict:
     for op in operations:
         for model in _models(op.request) + _models(op.response):
             models[model.__name__] = model
-    modes = [(m, "validation") for m in models.values()]
+    queries = {op.query.__name__: op.query for op in operations if op.query is not None}
+    modes = [(m, "validation") for m in {**queries, **models}.values()]
     _, defs = models_json_schema(modes, ref_template=REF)
     schemas = defs.get("$defs", {})
+    parameters = {name: schemas[name] for name in queries}
+    for name in set(queries) - set(models):  # a query string is parameters, not a schema of its own
+        del schemas[name]
 
     paths: dict[str, dict] = {}
     problem = {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}}
     for op in operations:
         responses: dict[str, dict] = {}
-        ok: dict = {"description": "OK" if op.status == 200 else "Created" if op.status == 201 else "Success"}
-        if op.response is not None:
+        ok: dict = {"description": {200: "OK", 201: "Created", 204: "Done (no body)"}.get(op.status, "Success")}
+        if op.status == 204:
+            pass  # no content
+        elif op.response is not None:
             ok["content"] = {op.content_type: {"schema": _schema_ref(op.response)}}
+        elif op.media_types:  # a file: one of these, as the Content-Type says
+            ok["content"] = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in op.media_types}
         elif op.content_type != "application/json":
             ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
         else:
@@ -96,7 +105,7 @@ def _build(operations: list) -> dict:
             "tags": op.tags,
             "security": [] if op.public else [{"bearer": []}],
             "x-roles": "public" if op.public else sorted(op.allow),
-            "parameters": [*_path_params(op.path), *_query_params(op.query),
+            "parameters": [*_path_params(op.path), *_query_params(op.query, parameters),
                            {"name": "X-Request-ID", "in": "header", "required": False,
                             "description": "Correlation id; made if absent, echoed in the response.",
                             "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}}],

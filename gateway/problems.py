@@ -17,6 +17,8 @@ REMOTE_ERRORS: dict[str, tuple[int, str]] = {
     "wenzhen.errors.Forbidden": (403, "forbidden"),
     "wenzhen.errors.Unauthorized": (401, "unauthorized"),
     "wenzhen.errors.TooManyRequests": (429, "too-many-requests"),
+    "wenzhen.errors.Unavailable": (503, "service-unavailable"),
+    "wenzhen.service.CallTimeout": (503, "service-unavailable"),
 }
 
 

@@ -19,10 +19,10 @@ def client() -> RpcClient:
         with _lock:
             if _client is None or _pid != os.getpid():
                 from gateway import streams
-                from gateway.revocations import subscription
+                from gateway.revocations import subscriptions
 
                 cfg = settings()
                 _client = RpcClient(cfg.amqp_uri, timeout=cfg.rpc_timeout, name=f"gateway-{os.getpid()}",
-                                    subscriptions=(subscription(), streams.subscription()))
+                                    subscriptions=(*subscriptions(), streams.subscription()))
                 _pid = os.getpid()
     return _client

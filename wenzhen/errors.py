@@ -4,6 +4,11 @@ They travel as Nameko's serialized exceptions (``exc_type`` and ``exc_args``);
 the gateway maps ``exc_type`` to an HTTP status in one table
 (``gateway/problems.py``). The single argument is a JSON-safe dict so the
 gateway can render per-field details without parsing strings.
+
+A service that calls another gets the callee's declared error back as the same
+class (``wenzhen.service`` registers every subclass with Nameko's
+deserializer), so it passes through to the gateway as what it is — a refused
+booking stays a 409 whoever asked for it — unless the caller catches it.
 """
 from __future__ import annotations
 
@@ -70,6 +75,12 @@ class Unauthorized(ServiceError):
     title = "Unauthorized"
 
 
+class Unavailable(ServiceError):
+    """Something this request needs did not answer (another service down or too slow); retrying may help."""
+
+    title = "Service unavailable"
+
+
 class TooManyRequests(ServiceError):
     """A rate limit or lockout; ``retry_after`` says in how many seconds to try again."""
 
@@ -77,6 +88,8 @@ class TooManyRequests(ServiceError):
 
     def __init__(self, detail: str | dict, retry_after: int | None = None):
         super().__init__(detail)
+        if retry_after is None and isinstance(detail, dict):
+            retry_after = detail.get("retry_after")  # re-created on the caller's side (Nameko sends it as text)
         if retry_after is not None:
             self.payload["retry_after"] = max(1, int(retry_after))
 

@@ -44,13 +44,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
+class ExpectedErrors(logging.Filter):
+    """Nameko logs an entrypoint's declared error (a full slot, a wrong code: the caller's mistake, answered with a
+    4xx) as a warning with its whole traceback; a rush of refusals then buries the real warnings. It is kept as an
+    info line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "nameko.containers" and str(record.msg).startswith("(expected)"):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def logging_config(service: str, level: str = "INFO") -> dict:
     """A ``logging.config.dictConfig`` for one process."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": JsonFormatter, "service": service}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stderr}},
+        "filters": {"expected": {"()": ExpectedErrors}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": sys.stderr,
+                                "filters": ["expected"]}},
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {
             "pika": {"level": "WARNING"},

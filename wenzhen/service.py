@@ -16,6 +16,7 @@ import logging
 import time
 
 from nameko.events import EventHandler
+from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.rpc import rpc as nameko_rpc
@@ -24,7 +25,7 @@ from wenzhen import audit, context
 from wenzhen.auth import PRINCIPAL_KEY, Caller, Principal, Role, bind_caller
 from wenzhen.config import settings
 from wenzhen.crypto import keyring
-from wenzhen.errors import Forbidden, ServiceError, validated
+from wenzhen.errors import Forbidden, ServiceError, Unavailable, validated
 from wenzhen.outbox import Relay
 from wenzhen.storage import Store, client, ensure_indexes
 
@@ -33,21 +34,35 @@ _log = logging.getLogger("wenzhen.worker")
 
 def rpc(fn):
     """Nameko's ``@rpc`` with our expected errors declared: they are the caller's
-    problem, so they are logged as warnings without a traceback."""
+    problem, so they are logged as info lines without a traceback (``logs.ExpectedErrors``)."""
     return nameko_rpc(expected_exceptions=(ServiceError,))(fn)
 
 
-class CallTimeout(Exception):
+def _declared(cls: type[ServiceError]) -> list[type[ServiceError]]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _declared(sub))]
+
+
+class CallTimeout(Unavailable):
     """A service-to-service RPC took longer than its timeout."""
 
 
+# A callee's declared error arrives at the calling service as the same class (not Nameko's RemoteError), so it
+# reaches the gateway's table as what it is, at every call site: there is nothing to forget when adding one.
+for _error in _declared(ServiceError):
+    deserialize_to_instance(_error)
+
+
 def call(method, *args, timeout: float | None = None, **kwargs):
-    """Call a Nameko RPC proxy method with a timeout (Nameko's own has none, #360)."""
+    """Call a Nameko RPC proxy method with a timeout (Nameko's own has none, #360). The callee's declared errors
+    come back as themselves; no answer in time, or no such service running, is :class:`Unavailable` (503)."""
     import eventlet
 
     seconds = settings().rpc_timeout if timeout is None else timeout
-    with eventlet.Timeout(seconds, CallTimeout(f"no answer within {seconds:.1f}s")):
-        return method(*args, **kwargs)
+    try:
+        with eventlet.Timeout(seconds, CallTimeout(f"A service did not answer within {seconds:.1f}s.")):
+            return method(*args, **kwargs)
+    except UnknownService:
+        raise Unavailable("A service this request needs is not running.") from None
 
 
 class ServiceRpc(NamekoServiceRpc):

@@ -108,7 +108,11 @@ class Verifier:
             raise InvalidToken("token signature or claims invalid") from None
 
     def principal(self, token: str) -> Principal:
-        claims = self.verify(token)
+        return self.principal_of(self.verify(token))
+
+    @staticmethod
+    def principal_of(claims: dict) -> Principal:
+        """The caller that verified ``claims`` describe."""
         try:
             role = Role(claims["role"])
         except ValueError:

@@ -1,9 +1,12 @@
 """Signing up, signing in and out, the signed-in account and its consents."""
 from __future__ import annotations
 
+import time
+
 from gateway.api import Call, Reply
 from gateway.app_api import api
 from gateway.auth import PUBLIC, verifier
+from gateway.revocations import revocations
 from services.identity.schemas import (
     Account,
     Activation,
@@ -130,5 +133,8 @@ def linked_patients(call: Call) -> list:
 @api.route("DELETE", "/v1/me/patients/{patient_id}", summary="Stop acting for a relative's record", tags=TAGS,
            allow={Role.patient}, status=204, errors={404: "No such link (your own record cannot be unlinked)."})
 def unlink_patient(call: Call, patient_id: str) -> Reply:
+    """At once, everywhere: an access token issued before no longer acts for the record in any service (the gateway
+    takes it out of the caller it passes on: this worker now, the others when intake's event reaches them)."""
     call.rpc("intake", "remove_link", patient_id)
+    revocations().unlink(call.principal.sub, patient_id, time.time())
     return Reply(None, 204)

@@ -8,10 +8,9 @@ from urllib.parse import quote, unquote
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway import streams
-from gateway.api import Call, Reply, Stream
+from gateway.api import Call, Reply, Stream, read_body_bytes
 from gateway.app_api import api
 from gateway.auth import PUBLIC, verifier
-from gateway.problems import HttpProblem
 from services.booking.schemas import Appointment, AppointmentRequest
 from services.intake.consultation_schemas import (
     Close,
@@ -189,6 +188,11 @@ def stream(call: Call, consultation_id: str) -> Stream:
         lambda since: call.rpc("intake", "list_messages", consultation_id, since, 100), consultation_id, after, first))
 
 
+# what intake accepts (it reads the kind from the bytes), and so what a download can be
+FILE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "video/mp4", "video/quicktime",
+              "application/pdf")
+
+
 @api.route("POST", "/v1/consultations/{consultation_id}/attachments", summary="Share a photo, video or document",
            tags=TAGS, allow=CHAT, query=AttachmentQuery, response=Posted, status=201,
            raw_body="The file's bytes (photo, short video or PDF); the kind is read from its content.",
@@ -198,17 +202,13 @@ def post_attachment(call: Call, consultation_id: str) -> Reply:
     """Send the file itself as the body (any Content-Type; the kind is read from the bytes): photos (JPEG, PNG, GIF,
     WebP, HEIC) up to 10 MiB, videos (MP4, MOV) up to 20 MiB, PDF documents up to 10 MiB. Stored encrypted."""
     limit = settings().attachment_max_bytes * 2  # video's own limit is checked by intake; this bounds the read
-    if call.req.content_length is not None and call.req.content_length > limit:
-        raise HttpProblem(413, f"The file is larger than {limit} bytes.", slug="too-large")
-    data = call.req.bounded_stream.read(limit + 1)
-    if len(data) > limit:
-        raise HttpProblem(413, f"The file is larger than {limit} bytes.", slug="too-large")
+    data = read_body_bytes(call.req, limit, what="file")
     items = call.rpc("intake", "post_attachment", consultation_id, base64.b64encode(data).decode(), call.query.name)
     return Reply({"items": items}, 201)
 
 
 @api.route("GET", "/v1/consultations/{consultation_id}/attachments/{attachment_id}", summary="Download a file",
-           tags=TAGS, allow=CHAT, errors=NOT_YOURS, content_type="application/octet-stream")
+           tags=TAGS, allow=CHAT, errors=NOT_YOURS, media_types=FILE_TYPES)
 def get_attachment(call: Call, consultation_id: str, attachment_id: str) -> Reply:
     """The file as shared, with its detected Content-Type; always a download (never rendered inline)."""
     file = call.rpc("intake", "get_attachment", consultation_id, attachment_id)

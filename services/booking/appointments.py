@@ -427,8 +427,8 @@ def confirm(store: Store, caller: Caller, appointment_id: str, now: datetime | N
     by_payment = principal.is_service("payments")
     if not (by_payment or principal.has_role(*DESK)):
         raise Forbidden("Bookings are confirmed by payments, or by desk staff who took the payment.")
-    if not by_payment:
-        authorized(store, caller, appointment_id, UPDATE, "confirm", also=lambda _doc: True)
+    if not by_payment:  # desk staff confirm what they may see, exactly as they would read it
+        authorized(store, caller, appointment_id, UPDATE, "confirm")
 
     def body(tx: Tx) -> dict:
         doc = tx[APPOINTMENTS].find_one_and_update(
@@ -439,7 +439,9 @@ def confirm(store: Store, caller: Caller, appointment_id: str, now: datetime | N
             current = tx[APPOINTMENTS].find_one({"_id": appointment_id})
             if current is None:
                 raise _not_found(appointment_id)
-            if current["status"] == Status.confirmed.value:
+            if current["status"] == Status.confirmed.value:  # a repeat answers the booking: that is a read
+                audit.record(tx, caller, READ, "confirm", "Appointment", appointment_id,
+                             patient_id=current["patient_id"], detail="already confirmed")
                 return current
             raise Conflict(f"The booking is {current['status']}; it cannot be confirmed.",
                            [field_error("status", f"is {current['status']}", "state")])
@@ -561,8 +563,13 @@ def check_in(store: Store, caller: Caller, appointment_id: str, request: CheckIn
     now = now or utcnow()
     principal = caller.principal
     desk = principal.has_role(*DESK)
-    doc = authorized(store, caller, appointment_id, UPDATE, "check-in", also=lambda _doc: desk)
+    # desk staff check in what they may see, or any booking whose QR code the patient shows them (the code is the
+    # patient's say-so); a wrong code looks like a missing booking
+    doc = authorized(store, caller, appointment_id, UPDATE, "check-in", also=lambda found: desk and _shows_code(
+        request, found))
     if doc["status"] == Status.checked_in.value:
+        audit.record(store, caller, READ, "check-in", "Appointment", appointment_id, patient_id=doc["patient_id"],
+                     detail="already checked in")
         return to_appointment(doc, caller)
     if doc["status"] != Status.confirmed.value:
         hint = " (waiting for payment)" if doc["status"] == Status.held.value else ""
@@ -580,7 +587,7 @@ def check_in(store: Store, caller: Caller, appointment_id: str, request: CheckIn
             raise Forbidden("In-person visits are checked in at the desk: show the booking's QR code there.")
         method = "online"
     elif desk:
-        if request.code is not None and not hmac.compare_digest(request.code, doc["checkin_code"]):
+        if request.code is not None and not _shows_code(request, doc):
             raise InvalidInput("The QR code is not this booking's.", [field_error("code", "does not match")])
         method = "qr" if request.code is not None else "desk"
     else:
@@ -601,6 +608,10 @@ def check_in(store: Store, caller: Caller, appointment_id: str, request: CheckIn
         return done
 
     return to_appointment(store.transact(body), caller)
+
+
+def _shows_code(request: CheckInRequest, doc: dict) -> bool:
+    return request.code is not None and hmac.compare_digest(request.code, doc["checkin_code"])
 
 
 def complete(store: Store, caller: Caller, appointment_id: str, now: datetime | None = None) -> Appointment:

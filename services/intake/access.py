@@ -5,7 +5,8 @@
   current, list rather than the one in the access token.
 * **Consultants, doctors, pharmacists and team leads**: patients they have a
   care relationship with (``care_relations``): the staff member who registered
-  the patient (30 days), the consultant who took the patient's chat (30 days),
+  the patient (30 days), the consultant who took the patient's chat (while it is
+  theirs, until a day after it closes: ``chats.CHAT_CARE``),
   and the doctor of an appointment, from the booking until 30 days after the
   visit (ended when the booking is cancelled).
 * **Managers** see aggregates only and **admins** manage accounts: neither reads
@@ -34,6 +35,7 @@ INDEXES = [
           options={"partialFilterExpression": {"active": True}}),
     Index(LINKS, [("account_id", ASCENDING)], unique=True, name="one_self",
           options={"partialFilterExpression": {"is_self": True, "active": True}}),
+    Index(LINKS, [("removed_at", ASCENDING)], name="removed", options={"sparse": True}),  # the gateway's catch-up
     Index(CARE, [("staff_id", ASCENDING), ("patient_id", ASCENDING)], name="by_staff_patient"),
     Index(CARE, [("ref", ASCENDING)], name="by_ref", options={"sparse": True}),
 ]
@@ -51,9 +53,11 @@ def grant_care(tx: Tx, staff_id: str, patient_id: str, kind: str, ref: str | Non
                          "ref": ref, "since": utcnow(), "until": until})
 
 
-def set_care_end(tx: Tx, kind: str, ref: str, until: datetime) -> int:
-    """Move the end of the care relationships that ``ref`` (e.g. an appointment) gave; returns how many."""
-    return tx[CARE].update_many({"kind": kind, "ref": ref}, {"$set": {"until": until}}).modified_count
+def set_care_end(tx: Tx, kind: str, ref: str, until: datetime, staff_id: str | None = None) -> int:
+    """Move the end of the care relationships that ``ref`` (e.g. an appointment) gave (to ``staff_id`` only, when
+    named); returns how many."""
+    query = {"kind": kind, "ref": ref, **({"staff_id": staff_id} if staff_id else {})}
+    return tx[CARE].update_many(query, {"$set": {"until": until}}).modified_count
 
 
 def has_care(store: Store | Tx, staff_id: str, patient_id: str) -> bool:

@@ -24,7 +24,12 @@ from wenzhen.storage import Index, Store, Tx
 
 CONSULTATIONS = "consultations"
 MESSAGES = "consultation_messages"
-CONSULTANT_CARE = timedelta(days=30)
+# A consultant who takes a chat naming a patient may read that patient's record while the chat needs it: from taking
+# it until it is handed on, or until a day after it closes (the chat's marks, renaming the visitor, the follow-up
+# call); at most a day from taking it while it stays open without being closed (a chat is a conversation, not a
+# standing relationship: the doctor of an appointment has one of those).
+CHAT_CARE = timedelta(days=1)
+CHAT_CARE_AFTER_CLOSE = timedelta(days=1)
 
 PATIENT_SIDE = (Role.patient, Role.visitor)
 STAFF_SIDE = (Role.consultant, Role.team_lead)

@@ -17,7 +17,8 @@ from pymongo.errors import DuplicateKeyError
 
 from services.intake import access, attachments, desk, redflags, rulebook, shifts, triage
 from services.intake.chats import (
-    CONSULTANT_CARE,
+    CHAT_CARE,
+    CHAT_CARE_AFTER_CLOSE,
     CONSULTATIONS,
     MESSAGES,
     OPEN,
@@ -56,7 +57,7 @@ from services.intake.events import (
     TriageRecommended,
 )
 from wenzhen import audit, ids
-from wenzhen.audit import CREATE, READ, UPDATE
+from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role
 from wenzhen.config import settings
 from wenzhen.crypto import Keyring
@@ -205,7 +206,7 @@ def open_consultation(store: Store, keys: Keyring, caller: Caller, request: Cons
         if not logged_call:
             replies += _auto_reply(tx, keys, doc, now)
         if logged_call and request.patient_id:
-            access.grant_care(tx, p.sub, request.patient_id, "consultation", ref=cid, until=now + CONSULTANT_CARE)
+            access.grant_care(tx, p.sub, request.patient_id, "consultation", ref=cid, until=now + CHAT_CARE)
         audit.record(tx, caller, CREATE, "create", "Consultation", cid, patient_id=request.patient_id)
         return [first, *replies]
 
@@ -375,9 +376,21 @@ def accept(store: Store, keys: Keyring, caller: Caller, consultation_id: str, no
     return view(store, caller, doc, now).model_dump(mode="json")
 
 
-def pick(store: Store, keys: Keyring, caller: Caller, consultation_id: str, now: datetime | None = None) -> dict:
-    """A consultant or team lead takes a waiting chat from the queue (offered and accepted in one step)."""
+def pick(store: Store, keys: Keyring, caller: Caller, consultation_id: str, skill_wait_seconds: float,
+         now: datetime | None = None) -> dict:
+    """A team lead takes (or a consultant takes from their own queue) a waiting chat: offered and accepted in one
+    step. A consultant may pick only what the router could offer them now (``routing.why_not_pick``): on the desk,
+    on a shift on duty, below their limit and in the chat's tier of skills. Picking gives access to the patient's
+    record, so it is no wider than an offer."""
     me, now = _staff_only(caller), now or utcnow()
+    if caller.principal.has_role(Role.consultant):
+        queued = load(store, caller, consultation_id)  # 404 for a chat the consultant may not see at all
+        if queued["status"] == "queued":
+            refusal = desk.picker(store, me, now)(queued, skill_wait_seconds)
+            if refusal is not None:
+                audit.record(store, caller, UPDATE, "pick", "Consultation", consultation_id,
+                             patient_id=queued.get("patient_id"), outcome=Outcome.denied)
+                raise Conflict(f"Not in your queue: {refusal}", [field_error("consultation_id", refusal, "queue")])
 
     def body(tx: Tx) -> dict | None:
         doc = tx[CONSULTATIONS].find_one_and_update(
@@ -404,7 +417,7 @@ def _took_on(tx: Tx, keys: Keyring, caller: Caller, doc: dict, now: datetime) ->
         tx[CONSULTATIONS].update_one({"_id": doc["_id"]}, {"$set": {"awaiting_since": now,
                                                                     "awaiting_seq": doc["seq"]}})
     if doc.get("patient_id"):
-        access.grant_care(tx, me, doc["patient_id"], "consultation", ref=doc["_id"], until=now + CONSULTANT_CARE)
+        access.grant_care(tx, me, doc["patient_id"], "consultation", ref=doc["_id"], until=now + CHAT_CARE)
     desk.resolve_incident(tx, doc["_id"], now)
     waited = int((now - as_utc(doc["opened_at"])).total_seconds() * 1000)
     tx.emit(ConsultationAccepted(consultation_id=doc["_id"], consultant_id=me, waited_ms=waited), subject=doc["_id"])
@@ -446,6 +459,7 @@ def transfer(store: Store, keys: Keyring, caller: Caller, consultation_id: str, 
             return_document=ReturnDocument.AFTER)
         if changed is None:
             raise Conflict("The consultation changed hands meanwhile; reload it.")
+        access.set_care_end(tx, "consultation", consultation_id, now, staff_id=previous)  # handed on: theirs no more
         tx.emit(ConsultationTransferred(consultation_id=consultation_id, from_consultant_id=previous,
                                         to_consultant_id=target or "queue", reason=request.reason),
                 subject=consultation_id)
@@ -517,6 +531,7 @@ def close(store: Store, keys: Keyring, caller: Caller, consultation_id: str, req
                       if request.note else None}},
             return_document=ReturnDocument.AFTER)
         desk.resolve_incident(tx, consultation_id, now)
+        access.set_care_end(tx, "consultation", consultation_id, now + CHAT_CARE_AFTER_CLOSE)
         tx.emit(ConsultationClosed(consultation_id=consultation_id, outcome=request.outcome.value,
                                    disease_category=request.disease_category, tags=request.tags,
                                    department=closed.get("department"), channel=closed["channel"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING
@@ -104,6 +105,19 @@ def _agents(store: Store | Tx) -> list[routing.Agent]:
                           shifts=frozenset(doc.get("shifts", ())),
                           last_assigned_at=as_utc(doc["last_assigned_at"]) if doc.get("last_assigned_at") else None)
             for doc in store[ROSTER].find({})]
+
+
+def picker(store: Store | Tx, consultant_id: str, now: datetime) -> Callable[[dict, float], str | None]:
+    """For one consultant now: why they may not take a queued chat themself (``routing.why_not_pick``), or None."""
+    on_duty = {s.code for s in shifts.active(current_shifts(store), now)}
+    agent = next((a for a in _agents(store) if a.id == consultant_id), None)
+
+    def why_not(doc: dict, skill_wait_seconds: float) -> str | None:
+        if doc.get("escalated"):
+            return "This chat was handed to the team lead; a team lead takes it."
+        return routing.why_not_pick(agent, _waiting(doc), on_duty, now, skill_wait_seconds)
+
+    return why_not
 
 
 def _view(store: Store | Tx, consultant_id: str, now: datetime) -> RosterView:
@@ -280,13 +294,19 @@ def desk_view(store: Store, caller: Caller, now: datetime) -> DeskView:
     )
 
 
-def queue(store: Store, caller: Caller, now: datetime) -> list[QueueItem]:
-    """Waiting chats, urgent first then oldest: what a consultant may pick (no message text here)."""
-    if not caller.principal.has_role(Role.consultant, Role.team_lead):
+def queue(store: Store, caller: Caller, now: datetime, skill_wait_seconds: float) -> list[QueueItem]:
+    """Waiting chats, urgent first then oldest: all of them for a team lead, a consultant's own queue (what they may
+    pick now, see ``why_not_pick``) for a consultant. No message text here."""
+    principal = caller.principal
+    if not principal.has_role(Role.consultant, Role.team_lead):
         raise Forbidden("The queue is for consultants and team leads.")
+    waiting = _queued(store, 200)
+    if principal.has_role(Role.consultant):
+        why_not = picker(store, principal.sub, now)
+        waiting = [d for d in waiting if why_not(d, skill_wait_seconds) is None]
     return [QueueItem(id=d["_id"], channel=d["channel"], department=d.get("department"), urgent=bool(d.get("urgent")),
                       status=d["status"], waited_seconds=int((now - as_utc(d["opened_at"])).total_seconds()))
-            for d in _queued(store, 200)]
+            for d in waiting]
 
 
 # the loop ----------------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from wenzhen.crypto import Keyring
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from wenzhen.ratelimit import Limit
 from wenzhen.storage import Index, Store, Tx
-from wenzhen.timez import hospital_zone, to_local_iso, utcnow
+from wenzhen.timez import hospital_zone, to_local_iso, to_utc_iso, utcnow
 
 PATIENTS = "patients"
 ENCRYPTED = ("name", "phone", "address")  # AES-GCM ciphertext at rest; the phone is found by its blind index
@@ -266,6 +266,14 @@ def linked_ids(store: Store, caller: Caller, account_id: str) -> list[str]:
     if not caller.principal.is_service("identity"):
         raise Forbidden("Only the identity service asks which records an account acts for.")
     return sorted(access.linked_patients(store, account_id))
+
+
+def removed_links(store: Store, since: datetime) -> list[dict]:
+    """Links removed since ``since``: account and patient ids and the time, no personal data."""
+    return [{"account_id": link["account_id"], "patient_id": link["patient_id"],
+             "removed_at": to_utc_iso(link["removed_at"])}
+            for link in store[access.LINKS].find({"removed_at": {"$gte": since}},
+                                                 {"account_id": 1, "patient_id": 1, "removed_at": 1})]
 
 
 def remove_link(store: Store, caller: Caller, patient_id: str) -> None:

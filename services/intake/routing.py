@@ -105,6 +105,30 @@ def plan(waiting: Iterable[Waiting], agents: Sequence[Agent], on_duty: set[str],
     return offers
 
 
+def why_not_pick(agent: Agent | None, chat: Waiting, on_duty: set[str], now: datetime,
+                 skill_wait_seconds: float = 30) -> str | None:
+    """Why this consultant may not take ``chat`` from the queue themself, or None when they may.
+
+    A consultant picks only from their own queue: the chats the router could offer them now (the rules of
+    ``plan``: present, on a shift on duty, below their cap, not someone who handed it on, and in one of the
+    chat's tiers). Whatever the router would not give them, picking does not either — a pick gives access to the
+    patient's record, so it follows the same rule as an offer. (Team leads assign; they are not asked this.)
+    """
+    if agent is None:
+        return "You are not on the desk's roster: go on the desk (presence) first."
+    if not agent.available:
+        return "You are not on the desk: set your presence to available first."
+    if not agent.shifts & on_duty:
+        return "None of your shifts is on duty now."
+    if agent.load >= agent.max_chats:
+        return f"You hold {agent.load} chats, your limit."
+    if agent.id in chat.excluded:
+        return "You handed this chat on."
+    if not any(agent in tier for tier in _tiers(chat, [agent], now, skill_wait_seconds)):
+        return f"This chat waits for a consultant skilled in {chat.department} (or a generalist) for now."
+    return None
+
+
 def position(waiting: Iterable[Waiting], consultation_id: str) -> int | None:
     """The chat's place in the queue (1 = next), or None when it is not waiting."""
     for place, chat in enumerate(queue_order(waiting), start=1):

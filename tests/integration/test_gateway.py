@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.conftest import new_phone, wait_until
+from tests.integration.conftest import new_origin, new_phone, wait_until
 from wenzhen.config import SERVICES
 
 pytestmark = pytest.mark.integration
@@ -105,6 +105,51 @@ def test_malformed_bodies_get_a_4xx_problem(stack, token, headers, data, status)
     assert resp.json()["status"] == status
 
 
+@pytest.mark.parametrize("data,status,where", [
+    (b'{"phone":"\xff\xfe","purpose":"register"}', 400, "not UTF-8"),  # not UTF-8
+    (b"[" * 1000 + b"]" * 1000, 400, "levels deep"),  # deeper than the C parser's own limit
+    (b"[" * 40 + b"]" * 40, 400, "levels deep"),  # deeper than the documented limit (32)
+    (b'{"phone": ' + b"[" * 990 + b"]" * 990 + b"}", 400, "levels deep"),  # inside a field
+    (b'{"phone": "\\ud800", "purpose": "register"}', 422, "surrogate"),  # a lone surrogate escape
+])
+def test_bodies_no_server_could_store_are_refused_with_a_4xx_that_says_why(stack, data, status, where):
+    resp = stack.http.post(stack.url + "/v1/auth/otp", data=data,
+                           headers={"Content-Type": "application/json", "X-Forwarded-For": new_origin()})
+    assert resp.status_code == status, resp.text
+    problem = resp.json()
+    assert problem["status"] == status and where in (problem["detail"] + str(problem["errors"]))
+
+
+def _raw_post(stack, path: str, head: list[str], body: bytes) -> tuple[int, bytes]:
+    """One HTTP/1.1 request written by hand (requests cannot send every framing), and the status and body back."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(stack.url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall("\r\n".join([f"POST {path} HTTP/1.1", f"Host: {url.hostname}", "Connection: close", *head,
+                                    "", ""]).encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def _chunked(data: bytes, size: int = 7) -> bytes:
+    parts = [data[i:i + size] for i in range(0, len(data), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_read_whole_and_a_large_one_refused(stack):
+    head = ["Content-Type: application/json", "Transfer-Encoding: chunked", f"X-Forwarded-For: {new_origin()}"]
+    status, body = _raw_post(stack, "/v1/auth/otp", head, _chunked(b'{"phone": "not a phone", "purpose": "register"}'))
+    assert status == 422 and b'"phone"' in body  # the JSON arrived: its field is judged, not "empty at position 0"
+    big = b'{"phone": "' + b"1" * (3 * 1024 * 1024) + b'"}'
+    status, body = _raw_post(stack, "/v1/auth/otp", head, _chunked(big, 65536))
+    assert status == 413 and b"larger than" in body
+
+
 def test_oversized_bodies_are_refused_with_413(stack, token):
     limit = stack.cfg.max_body_bytes
     resp = stack.http.post(stack.url + "/v1/patients", headers={"Content-Type": "application/json",
@@ -140,8 +185,14 @@ def test_a_caller_request_id_is_only_echoed_when_safe(stack):
 
 
 def test_openapi_document_describes_the_routes_from_the_models(stack):
+    from openapi_spec_validator import validate
+
     doc = stack.http.get(stack.url + "/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
+    validate(doc)  # OpenAPI 3.1, every $ref resolving (query parameters' enums too)
+    assert doc["paths"]["/v1/me/patients/{patient_id}"]["delete"]["responses"]["204"].get("content") is None
+    download = doc["paths"]["/v1/consultations/{consultation_id}/attachments/{attachment_id}"]["get"]
+    assert {"image/jpeg", "application/pdf", "video/mp4"} <= set(download["responses"]["200"]["content"])
     post = doc["paths"]["/v1/patients"]["post"]
     schema = doc["components"]["schemas"]["PatientRegistration"]
     assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PatientRegistration")

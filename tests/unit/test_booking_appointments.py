@@ -384,8 +384,12 @@ def test_a_booking_moves_within_its_doctor_and_service(store):
 def test_desk_check_in_by_qr_code_or_by_hand(store):
     appointment = book(store, slot_id=slot(store))
     at = local(MONDAY, "07:50")
-    with pytest.raises(InvalidInput):
+    with pytest.raises(NotFound):  # a consultant who may not see it, without its QR code: no such booking for them
         appointments.check_in(store, OTHER_CONSULTANT, appointment.id, CheckInRequest(code="x" * 24), POLICY, now=at)
+    with pytest.raises(NotFound):
+        appointments.check_in(store, OTHER_CONSULTANT, appointment.id, CheckInRequest(), POLICY, now=at)
+    with pytest.raises(InvalidInput):  # one who sees it is told the code is wrong
+        appointments.check_in(store, TEAM_LEAD, appointment.id, CheckInRequest(code="x" * 24), POLICY, now=at)
     done = appointments.check_in(store, OTHER_CONSULTANT, appointment.id,
                                  CheckInRequest(code=appointment.checkin_code), POLICY, now=at)
     assert done.status == "checked_in" and done.checkin_method == "qr"

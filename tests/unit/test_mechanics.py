@@ -16,7 +16,10 @@ def test_logs_mask_phone_numbers_and_resident_ids():
 
 
 def test_every_declared_service_error_has_an_http_status():
-    declared = {f"wenzhen.errors.{cls.__name__}" for cls in errors.ServiceError.__subclasses__()}
+    from wenzhen.service import _declared
+
+    declared = {f"{cls.__module__}.{cls.__name__}" for cls in _declared(errors.ServiceError)} - {
+        "wenzhen.errors.ServiceError"}
     assert declared == set(REMOTE_ERRORS)
     problem = from_remote("wenzhen.errors.Conflict", {"detail": "dup", "errors": [errors.field_error("phone", "x")]})
     assert problem.status == 409 and problem.errors[0]["field"] == "phone"
@@ -37,3 +40,18 @@ def test_fault_rules_fail_n_times_per_key(monkeypatch):
     faults.maybe_fail("handler:other", key="e1")  # no rule: nothing happens
     monkeypatch.delenv("WENZHEN_FAULTS")
     importlib.reload(faults)
+
+
+def test_a_callee_s_declared_error_reaches_the_calling_service_as_itself():
+    """Nameko serializes an entrypoint's error; the service that made the call gets the same class back (not a
+    RemoteError), so it passes on to the gateway's table unchanged — at every call site, with nothing to map."""
+    from nameko.exceptions import deserialize, serialize
+
+    from wenzhen.service import CallTimeout, _declared
+
+    for cls in _declared(errors.ServiceError):
+        sent = cls("The slot is fully booked.", [errors.field_error("slot_id", "full", "full")]) \
+            if cls is not errors.TooManyRequests else cls("Slow down.", retry_after=7)
+        back = deserialize(serialize(sent))
+        assert type(back) is cls and back.payload == sent.payload
+    assert isinstance(deserialize(serialize(CallTimeout("late"))), errors.Unavailable)

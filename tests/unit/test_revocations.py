@@ -1,4 +1,4 @@
-"""The gateway's memory of sessions that ended before their access tokens expire."""
+"""The gateway's memory of sessions and patient links that ended before the access tokens claiming them expire."""
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from gateway import revocations as module
 from gateway.revocations import Revocations
 from services.identity.events import SessionRevoked
+from services.intake.events import PatientLinkRemoved
+from wenzhen.auth import Principal, Role
 from wenzhen.events import Envelope
 from wenzhen.rpc_client import RpcTimeout, Subscription
 from wenzhen.timez import to_utc_iso
@@ -91,6 +93,8 @@ def test_catch_up_loads_sessions_revoked_within_the_last_token_lifetime(monkeypa
     rpc = FakeRpc([{"session_id": "ses_1", "revoked_at": to_utc_iso(revoked_at)}], failures=2)
     tracker = Revocations(token_ttl=600)
     tracker.catch_up(rpc)
+    assert not tracker.caught_up.is_set()  # the removed links are not loaded yet: tokens are still refused
+    tracker.catch_up_links(FakeRpc([]))
     assert tracker.caught_up.is_set() and len(rpc.calls) == 3
     service, method, (since,) = rpc.calls[0]
     assert (service, method) == ("identity", "revoked_sessions")
@@ -107,3 +111,50 @@ def test_catch_up_gives_up_without_claiming_success(monkeypatch):
     tracker.catch_up(rpc, attempts=3)
     assert len(rpc.calls) == 3 and not tracker.caught_up.is_set()
 
+
+
+# unlinked patient records ------------------------------------------------------------------------------------------
+def patient(*patients: str) -> Principal:
+    return Principal.user("acc_1", Role.patient, sid="ses_1", patients=patients)
+
+
+def test_a_token_issued_before_an_unlink_no_longer_acts_for_that_record():
+    tracker = Revocations(token_ttl=600)
+    tracker.unlink("acc_1", "pat_rel", removed_at=NOW)
+    current = tracker.current(patient("pat_me", "pat_rel"), issued_at=NOW - 60, now=NOW + 1)
+    assert current.patients == ("pat_me",) and not current.acts_for("pat_rel")
+    other = Principal.user("acc_2", Role.patient, sid="ses_2", patients=("pat_rel",))  # another account's link
+    assert tracker.current(other, issued_at=NOW - 60, now=NOW + 1) is other
+
+
+def test_a_token_issued_after_the_unlink_keeps_what_it_lists():
+    tracker = Revocations(token_ttl=600)
+    tracker.unlink("acc_1", "pat_rel", removed_at=NOW)
+    relinked = patient("pat_me", "pat_rel")  # linked again afterwards: intake's live links gave the new token it
+    assert tracker.current(relinked, issued_at=NOW + 5, now=NOW + 6).patients == ("pat_me", "pat_rel")
+
+
+def test_an_unlink_is_forgotten_when_no_token_from_before_it_can_still_be_valid():
+    tracker = Revocations(token_ttl=600)
+    tracker.unlink("acc_1", "pat_rel", removed_at=NOW)
+    assert tracker.current(patient("pat_rel"), issued_at=NOW - 1, now=NOW + 629).patients == ()
+    assert tracker.current(patient("pat_rel"), issued_at=NOW - 1, now=NOW + 631).patients == ("pat_rel",)
+    assert not tracker._unlinked
+
+
+def test_the_link_subscription_takes_account_patient_and_time_from_intake_s_event():
+    tracker = Revocations(token_ttl=600)
+    event = Envelope.wrap(PatientLinkRemoved(link_id="lnk_1", account_id="acc_1", patient_id="pat_rel"), "pat_rel")
+    tracker.on_unlinked(event.model_dump(mode="json"))
+    assert tracker.current(patient("pat_rel"), issued_at=time.time() - 60).patients == ()
+
+
+def test_links_catch_up_asks_intake_for_the_last_token_lifetime():
+    removed_at = datetime.now(UTC) - timedelta(minutes=1)
+    rpc = FakeRpc([{"account_id": "acc_1", "patient_id": "pat_rel", "removed_at": to_utc_iso(removed_at)}])
+    tracker = Revocations(token_ttl=600)
+    tracker.catch_up_links(rpc)
+    assert rpc.calls[0][:2] == ("intake", "removed_links") and not tracker.caught_up.is_set()
+    tracker.catch_up(FakeRpc([]))
+    assert tracker.caught_up.is_set()
+    assert tracker.current(patient("pat_rel"), issued_at=removed_at.timestamp() - 5).patients == ()

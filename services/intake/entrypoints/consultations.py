@@ -125,7 +125,8 @@ class ConsultationEntrypoints:
 
     @rpc
     def pick_consultation(self, consultation_id: str) -> dict:
-        return consultations.pick(self.store, keyring(), self.caller, consultation_id)
+        return consultations.pick(self.store, keyring(), self.caller, consultation_id,
+                                  settings().consult_skill_wait_seconds)
 
     @rpc
     def transfer_consultation(self, consultation_id: str, request: dict) -> dict:
@@ -249,7 +250,7 @@ class ConsultationEntrypoints:
 
     @rpc
     def consultation_queue(self) -> list[dict]:
-        return _json(desk.queue(self.store, self.caller, utcnow()))
+        return _json(desk.queue(self.store, self.caller, utcnow(), settings().consult_skill_wait_seconds))
 
     @rpc
     def desk_view(self) -> dict:
