@@ -7,15 +7,23 @@ services and the gateway, supervised as child processes.
 
 The tests use :class:`Stack` to run the same processes in isolation (own
 vhost, own data directory, own ports).
+
+Children do not outlive their supervisor: on Linux each is started with a parent-death signal (SIGTERM), and
+each carries ``WENZHEN_STACK_VAR`` (the stack's data directory) so that a later ``make run`` recognises the
+leftovers of a supervisor that was killed outright (``kill -9``) and ends them before it starts anything.
 """
 from __future__ import annotations
 
+import ctypes
+import errno
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -88,9 +96,234 @@ def local_keys(path: Path) -> dict[str, str]:
     return {**have, **missing}
 
 
+# children die with their supervisor ------------------------------------------------------------------------
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+STACK_VAR = "WENZHEN_STACK_VAR"  # in every child's environment: the data directory of the stack that started it
+_prctl = None
+
+
+def parent_death_signal():
+    """A ``preexec_fn`` that makes the child receive SIGTERM when its parent dies (Linux; else ``None``).
+
+    The kernel sends it when the *thread* that forked the child ends, so it is only set for children started
+    from the main thread (``make run``'s supervisor and pytest's fixtures are); a child started from another
+    thread would otherwise be killed when that thread finishes."""
+    global _prctl
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    if _prctl is None:
+        try:
+            _prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child runs no imports or lookups
+        except (OSError, AttributeError):
+            _prctl = False
+    if not _prctl:
+        return None
+    prctl, parent = _prctl, os.getpid()
+    option, signum, zero = ctypes.c_int(PR_SET_PDEATHSIG), ctypes.c_ulong(signal.SIGTERM), ctypes.c_ulong(0)
+
+    def preexec() -> None:
+        prctl(option, signum, zero, zero, zero)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+
+    return preexec
+
+
+# processes, as /proc shows them (Linux) ----------------------------------------------------------------------
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def proc_stat(pid: int) -> tuple[str, int, int, int] | None:
+    """(state, parent pid, process group, start time in clock ticks) of ``pid``, or None if there is none."""
+    raw = _read(f"/proc/{pid}/stat")
+    if raw is None:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()  # the name may hold spaces and parentheses; fields from 3 on
+    return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[19])
+
+
+def proc_cmdline(pid: int) -> list[str]:
+    raw = _read(f"/proc/{pid}/cmdline") or b""
+    return [a.decode(errors="replace") for a in raw.split(b"\0")[:-1]]
+
+
+def proc_environ(pid: int) -> dict[str, str]:
+    raw = _read(f"/proc/{pid}/environ") or b""
+    pairs = (item.decode(errors="replace").split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return dict(pairs)
+
+
+def proc_cwd(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None
+
+
+HAVE_PROC = os.path.isdir("/proc/self")
+
+
+def alive(pid: int, started: int | None = None) -> bool:
+    """``pid`` exists, is not a zombie, and (if given) is the process that started at ``started``."""
+    if not HAVE_PROC:
+        try:
+            os.kill(pid, 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z" and (started is None or stat[3] == started)
+
+
+def all_pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for other in all_pids():
+        stat = proc_stat(other)
+        if stat:
+            children.setdefault(stat[1], []).append(other)
+    tree, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        if current not in tree:
+            tree.add(current)
+            todo.extend(children.get(current, ()))
+    return tree
+
+
+def listener_pids(port: int) -> set[int] | None:
+    """The processes holding a listening TCP socket on ``port`` (any address), or None where /proc cannot say."""
+    inodes, readable = set(), False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        raw = _read(table)
+        if raw is None:
+            continue
+        readable = True
+        for line in raw.decode().splitlines()[1:]:
+            cols = line.split()
+            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(cols[9])
+    if not readable:
+        return None
+    wanted, holders = {f"socket:[{inode}]" for inode in inodes}, set()
+    for pid in all_pids() if wanted else ():
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    holders.add(pid)
+                    break
+            except OSError:
+                continue
+    return holders
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Exit with a clear message if ``host:port`` is taken (a gateway that cannot bind would retry, fail and
+    leave whatever does listen there answering /readyz)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does: TIME_WAIT is no obstacle
+        try:
+            s.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            holders = ", ".join(f"pid {pid} ({' '.join(proc_cmdline(pid))[:80]})"
+                                for pid in sorted(listener_pids(port) or ()))
+            raise SystemExit(f"port {port} ({host}:{port}, the gateway's address) is already in use"
+                             f"{' by ' + holders if holders else ''}; stop what listens there or set GATEWAY_PORT"
+                             ) from None
+
+
+# the command lines a stack starts (see Stack.start_service, start_gateway, start_database)
+def is_stack_command(argv: list[str], var: Path) -> bool:
+    if any(argv[i:i + 2] == ["-m", "services"] for i in range(len(argv) - 2)):
+        return True
+    names = [Path(a).name for a in argv[:2]]
+    if "gunicorn" in names and "gateway.app:app" in argv:
+        return True
+    if argv and argv[0].startswith("gunicorn: ") and "wenzhen-gateway" in argv[0]:  # with setproctitle
+        return True
+    if "secantusd-py" in names and "--storage-path" in argv[:-1]:
+        storage = Path(argv[argv.index("--storage-path") + 1])
+        return storage == var or var in storage.parents
+    return False
+
+
+def stack_leftovers(var: Path, root: Path = ROOT) -> dict[int, tuple[str, int, int, int]]:
+    """The live processes started by a Stack whose data directory is ``var`` (from ``root``) whose supervisor is
+    gone: cwd is ``root``, the command line is one a stack starts, and the environment names ``var``
+    (``WENZHEN_STACK_VAR``; before it existed: the SMS sink in ``var``). Returns pid → /proc stat."""
+    var, own = var.resolve(), os.getpid()
+    found: dict[int, tuple[str, int, int, int]] = {}
+    for pid in all_pids():
+        if pid == own or proc_cwd(pid) != str(root):
+            continue
+        stat = proc_stat(pid)
+        if stat is None or stat[0] == "Z" or not is_stack_command(proc_cmdline(pid), var):
+            continue
+        env = proc_environ(pid)
+        legacy = STACK_VAR not in env and env.get("SMS_SINK_FILE") == str(var / "sms.jsonl")  # before the marker
+        if env.get(STACK_VAR) == str(var) or legacy:
+            found[pid] = stat
+    for pid in list(found):  # one whose supervisor still lives is not a leftover
+        parent = found[pid][1]
+        while parent in found:
+            parent = found[parent][1]
+        if "deploy.stack" in proc_cmdline(parent):
+            del found[pid]
+    return found
+
+
+def end_processes(found: dict[int, tuple[str, int, int, int]], timeout: float = 15.0) -> int:
+    """SIGTERM each of ``found`` (with its process group, if it leads one), wait, then SIGKILL what is left.
+    Returns how many still live (0 unless something ignores SIGKILL)."""
+    own_group = os.getpgrp()
+
+    def left() -> list[int]:
+        return [pid for pid, stat in found.items() if alive(pid, stat[3])]
+
+    for signum, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        for pid in left():
+            group = found[pid][2]
+            try:
+                if group == pid and group != own_group:
+                    os.killpg(group, signum)
+                else:
+                    os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while left() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not left():
+            return 0
+    return len(left())
+
+
 class Stack:
     def __init__(self, env: dict[str, str], var: Path, say=print):
-        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1",
+                    STACK_VAR: str(var.resolve())}
         self.var = var
         var.mkdir(parents=True, exist_ok=True)
         if not all(self.env.get(name) for name in SECRETS):
@@ -116,7 +349,8 @@ class Stack:
               process: str | None = None) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")
         proc = subprocess.Popen(argv, cwd=ROOT, env=self.process_env(process or name, extra_env), stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=parent_death_signal())
         log.close()
         self.procs[name] = proc
         self.argv[name] = (argv, extra_env, process)
@@ -163,6 +397,8 @@ class Stack:
         return self.spawn(label or name, [sys.executable, "-m", "services", name], extra_env, process=name)
 
     def start_gateway(self) -> subprocess.Popen:
+        cfg = self.settings
+        ensure_port_free(cfg.gateway_host, cfg.gateway_port)
         return self.spawn("gateway", [str(Path(sys.executable).parent / "gunicorn"), "-c",
                                       str(ROOT / "gateway" / "gunicorn.conf.py"), "gateway.app:app"])
 
@@ -179,14 +415,33 @@ class Stack:
                     raise SystemExit(f"{name} exited with {proc.returncode}; see {self.logs / (name + '.log')}")
             try:
                 with urllib.request.urlopen(self.gateway_url() + "/readyz", timeout=5) as resp:
-                    return json.loads(resp.read())
+                    answer = json.loads(resp.read())
+                self.check_gateway_is_ours()
+                return answer
             except urllib.error.HTTPError as exc:
+                self.check_gateway_is_ours()
                 body = json.loads(exc.read() or b"{}")
             except OSError:
                 pass
             time.sleep(0.5)
         down = [n for n, c in body.get("services", {}).items() if c.get("state") != "up"]
         raise SystemExit(f"not ready after {timeout:.0f}s; down: {', '.join(down) or 'gateway'}")
+
+    def check_gateway_is_ours(self) -> None:
+        """What answered on the gateway's port must be this stack's gateway (its gunicorn or a worker of it):
+        the listening socket on the port is looked up in /proc. Where that is impossible (not Linux) the bind
+        check before the start stands alone."""
+        cfg = self.settings
+        gateway = self.procs.get("gateway")
+        holders = listener_pids(cfg.gateway_port)
+        if holders is None:
+            return
+        if gateway is not None and gateway.poll() is None and holders & process_tree(gateway.pid):
+            return
+        others = ", ".join(f"pid {pid} ({' '.join(proc_cmdline(pid))[:80]})" for pid in sorted(holders))
+        raise SystemExit(f"{cfg.gateway_host}:{cfg.gateway_port} is answered by a process that is not this "
+                         f"stack's gateway ({others or 'not visible here'}); not reporting ready. Stop it or set "
+                         "GATEWAY_PORT.")
 
     def stop(self, name: str, kill: bool = False, timeout: float = 15.0) -> None:
         proc = self.procs.pop(name, None)
@@ -209,6 +464,53 @@ class Stack:
 
 # the `make run` front end -------------------------------------------------
 PIDFILE = ROOT / "var" / "run" / "stack.pid"
+LOCKFILE = ROOT / "var" / "run" / "stack.lock"  # held (flock) by the running supervisor; a killed one lets go
+
+
+def running_supervisor(pidfile: Path = PIDFILE, root: Path = ROOT) -> int | None:
+    """The pid in ``pidfile`` if it is a live ``python -m deploy.stack run`` of the checkout ``root`` (not a
+    stale file, nor a pid the system has since given to another process)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if pid == os.getpid() or not alive(pid):
+        return None
+    if not HAVE_PROC:  # nothing to check the pid against
+        return pid
+    argv = proc_cmdline(pid)
+    if "deploy.stack" not in argv or argv[-1] not in ("run", "deploy.stack") or proc_cwd(pid) != str(root):
+        return None
+    return pid
+
+
+def claim(pidfile: Path = PIDFILE, lockfile: Path = LOCKFILE, root: Path = ROOT) -> int:
+    """Become this checkout's one supervisor, or exit saying which one already is. Returns the lock's fd (keep
+    it open: the lock lasts as long as the process)."""
+    lockfile.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lockfile, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by the children
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        pid = running_supervisor(pidfile, root)  # one started before the lock existed
+    except BlockingIOError:
+        pid = running_supervisor(pidfile, root) or "?"
+    if pid:
+        os.close(fd)
+        raise SystemExit(f"Wenzhen is already running (pid {pid}); `make stop` first")
+    pidfile.write_text(str(os.getpid()))
+    return fd
+
+
+def end_leftovers(var: Path, say) -> None:
+    """End what a supervisor that was killed (``kill -9``: no clean-up ran) left running from ``var``."""
+    leftovers = stack_leftovers(var)
+    if not leftovers:
+        return
+    pids = ",".join(map(str, sorted(leftovers)))
+    still = end_processes(leftovers)
+    if still:
+        raise SystemExit(f"{still} processes left over by a stack that was killed would not end; see `ps -p {pids}`")
+    say(f"ended {len(leftovers)} processes left over by a stack that was killed (pids {pids})")
 
 
 def run() -> None:
@@ -217,16 +519,17 @@ def run() -> None:
     cfg = Settings.from_env()
     var = ROOT / "var"
     step = lambda text: print(f"  • {text}", flush=True)  # noqa: E731
-    stack = Stack({}, var, say=step)
     print("Starting Wenzhen", flush=True)
-    PIDFILE.parent.mkdir(parents=True, exist_ok=True)
-    PIDFILE.write_text(str(os.getpid()))
+    _lock = claim()  # held until the process ends; before the try: a refusal keeps the other's pid file
+    stack = Stack({}, var, say=step)
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        end_leftovers(var, step)  # before the database check: a leftover SecantusDB of ours is not "already there"
+        ensure_port_free(cfg.gateway_host, cfg.gateway_port)
         broker.ensure(cfg.amqp_uri, say=step)
         step(f"RabbitMQ: {broker.redact(cfg.amqp_uri)}")
         database = None
@@ -272,16 +575,14 @@ def supervise(stack: Stack) -> None:
 
 
 def stop() -> None:
-    if not PIDFILE.exists():
-        print("no running stack (var/run/stack.pid is absent)")
-        return
-    pid = int(PIDFILE.read_text())
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    pid = running_supervisor()
+    if pid is None:
+        print("no running stack (var/run/stack.pid is absent)" if not PIDFILE.exists() else
+              "the stack was not running")
         PIDFILE.unlink(missing_ok=True)
-        print("the stack was not running")
+        end_leftovers(ROOT / "var", print)
         return
+    os.kill(pid, signal.SIGTERM)
     for _ in range(60):
         if not PIDFILE.exists():
             print("stopped")
