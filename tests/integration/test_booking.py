@@ -449,3 +449,85 @@ def test_the_doctor_of_an_appointment_may_read_the_patients_record_until_it_is_c
     assert cancel.status_code == 200, cancel.text
     wait_until(lambda: clinic.doctor.as_user.send("GET", record).status == 404, timeout=20,
                what="the cancellation to end the care relationship")
+
+
+# refusals read the same whoever asks (issue 10) ---------------------------------------------------------------------
+def test_booking_from_a_chat_is_refused_as_booking_refuses_it(clinic):
+    """intake books through booking's RPC: booking's declared refusals reach the consultant as booking's own answers
+    (they were 500s when intake let the remote error through untranslated)."""
+    stack, consultant = clinic.stack, clinic.consultant
+    patient = consultant.as_user.post("/v1/patients", {"name": "钱多", "sex": "male", "birth_date": "1979-06-01",
+                                                       "phone": f"135{uuid.uuid4().int % 10**8:08d}"})
+    (other,) = clinic.patients(1)
+    wait_until(lambda: stack.db("booking")["known_patients"].find_one({"_id": patient["id"]}), timeout=30,
+               what="booking to hear of the patient")
+    cid = consultant.as_user.post("/v1/consultations", {"channel": "phone", "patient_id": patient["id"],
+                                                        "message": "想改约一个号"})["consultation"]["id"]
+    full = clinic.slot_at(clinic.d1, "11:45")
+    assert clinic.send("POST", "/v1/appointments", consultant, {"patient_id": other, "slot_id": full}).status_code \
+        == 201
+    mine = clinic.slot_at(clinic.d1, "11:30")
+    cases = [({"slot_id": "slot_doesnotexist"}, 404),
+             ({"slot_id": full}, 409),  # fully booked
+             ({"slot_id": mine}, 201),
+             ({"slot_id": mine}, 409),  # the patient holds a place in it already (another client id)
+             ({"slot_id": clinic.slot_at(clinic.d1, "11:15"), "service": "follow_up"}, 422)]  # not the slot's
+    for n, (choice, status) in enumerate(cases):
+        answer = clinic.send("POST", f"/v1/consultations/{cid}/appointments", consultant,
+                             {**choice, "client_id": f"refusal-case-{n:04d}"})
+        direct = clinic.send("POST", "/v1/appointments", consultant, {**choice, "patient_id": patient["id"]})
+        assert answer.status_code == status, (choice, answer.text)
+        assert answer.headers["Content-Type"].startswith("application/problem+json" if status >= 400 else
+                                                         "application/json")
+        if status >= 400:
+            assert direct.status_code == status and answer.json()["errors"] == direct.json()["errors"], choice
+    consultant.as_user.post(f"/v1/consultations/{cid}/close", {"outcome": "booked"})
+
+
+def test_an_unlinked_relative_s_record_is_out_of_reach_of_an_older_token_at_once(clinic):
+    """The access token lists the records an account acts for; after an unlink the token issued before still lists
+    it, and booking (which believes the token) must not act for that record any more — at once, not after expiry."""
+    stack = clinic.stack
+    parent = stack.patient()
+    child = parent.api.post("/v1/patients", {"name": "小明", "sex": "male", "birth_date": "2015-05-05",
+                                             "phone": parent.session.extra["phone"], "relationship": "child"})
+    parent.session.refresh()
+    wait_until(lambda: stack.db("booking")["known_patients"].find_one({"_id": child["id"]}), timeout=30,
+               what="booking to hear of the child's record")
+    old = parent.session
+    booked = clinic.send("POST", "/v1/appointments", old, {"patient_id": child["id"],
+                                                           "slot_id": clinic.slot_at(clinic.d1, "11:00")})
+    assert booked.status_code == 201, booked.text
+    assert clinic.send("DELETE", f"/v1/me/patients/{child['id']}", old).status_code == 204
+    # the same token, issued before the unlink: no booking, no listing, no reading for the child any more
+    again = clinic.send("POST", "/v1/appointments", old, {"patient_id": child["id"],
+                                                          "slot_id": clinic.slot_at(clinic.d1, "10:45")})
+    assert again.status_code == 404, again.text
+    assert clinic.send("GET", f"/v1/appointments?patient_id={child['id']}", old).status_code == 404
+    assert clinic.send("GET", f"/v1/appointments/{booked.json()['id']}", old).status_code == 404
+    # ... while their own record is theirs as before
+    assert clinic.send("GET", f"/v1/appointments?patient_id={parent.id}", old).status_code == 200
+
+
+def test_confirm_and_check_in_answer_only_what_the_caller_may_read(clinic):
+    """A consultant who gets 404 reading a booking got the whole booking back from confirming it; a state change
+    checks access exactly as the read does, and what it answers is audited."""
+    stack = clinic.stack
+    (patient,) = clinic.patients(1)
+    booked = clinic.send("POST", "/v1/appointments", clinic.consultant,
+                         {"patient_id": patient, "slot_id": clinic.slot_at(clinic.d1, "10:30")}).json()
+    assert booked["status"] == "confirmed"
+    stranger = stack.staff("consultant")
+    assert clinic.send("GET", f"/v1/appointments/{booked['id']}", stranger).status_code == 404
+    assert clinic.send("POST", f"/v1/appointments/{booked['id']}/confirm", stranger).status_code == 404
+    assert clinic.send("POST", f"/v1/appointments/{booked['id']}/check-in", stranger, {}).status_code == 404
+    assert clinic.send("POST", f"/v1/appointments/{booked['id']}/check-in", stranger,
+                       {"code": "x" * 24}).status_code == 404  # no oracle for the code either
+    again = clinic.send("POST", f"/v1/appointments/{booked['id']}/confirm", clinic.consultant)  # the booker may
+    assert again.status_code == 200 and again.json()["id"] == booked["id"]
+    audit = stack.db("booking")["audit_log"]
+    wait_until(lambda: audit.find_one({"entity_id": booked["id"], "subtype": "confirm", "agent_id":
+                                       clinic.consultant.account_id, "outcome": "success"}),
+               what="the repeated confirm's answer audited")
+    assert audit.find_one({"entity_id": booked["id"], "subtype": "confirm", "agent_id": stranger.account_id,
+                           "outcome": "denied"})

@@ -420,3 +420,38 @@ def test_service_levels_breaches_and_the_unattended_incident(stack, desk):
         desk.lead.as_user.post(f"/v1/consultations/{cid}/close", {"outcome": "information_only"})
     finally:
         desk.presence(desk.a, True)
+
+
+def test_a_consultant_picks_only_from_their_own_queue_and_the_record_is_theirs_while_the_chat_is(stack, desk):
+    """Picking a chat gives access to its patient's record, so it follows the router's rule (issue 10): on the desk,
+    on a shift on duty, below the limit, skilled for the department or the chat has waited; and the access ends
+    when the chat is handed on (a day after it closes otherwise)."""
+    patient = stack.patient()
+    record = f"/v1/patients/{patient.id}"
+    desk.presence(desk.a, False)
+    try:
+        cid = patient.api.post("/v1/consultations", {"message": "想咨询复查的事", "patient_id": patient.id}
+                               )["consultation"]["id"]
+        off_desk = desk.b.as_user.send("POST", f"/v1/consultations/{cid}/pick")
+        assert off_desk.status == 409 and "not on the desk" in off_desk.body["detail"], off_desk.body
+        assert cid not in [q["id"] for q in desk.b.as_user.get("/v1/desk/queue")]  # not in their queue
+        assert desk.b.as_user.send("GET", record).status == 404  # and no access to the record from trying
+        desk.presence(desk.b, True)  # now the router offers it to them, or they pick it first
+        wait_until(lambda: desk.offered(desk.b, cid) or desk.b.as_user.send(
+            "POST", f"/v1/consultations/{cid}/pick").status == 200, what="the chat to reach the consultant")
+        if desk.offered(desk.b, cid):
+            desk.b.as_user.post(f"/v1/consultations/{cid}/accept")
+        assert desk.b.as_user.send("GET", record).status == 200  # the chat's patient, while the chat is theirs
+        desk.b.as_user.post(f"/v1/consultations/{cid}/transfer", {"to": desk.a.account_id, "note": "复诊问题"})
+        assert desk.b.as_user.send("GET", record).status == 404  # handed on: not theirs any more
+        care = stack.db("intake")["care_relations"]
+        assert care.find_one({"staff_id": desk.a.account_id, "ref": cid}) is None  # not accepted yet by a
+        desk.presence(desk.a, True)
+        desk.a.as_user.post(f"/v1/consultations/{cid}/accept")
+        desk.a.as_user.post(f"/v1/consultations/{cid}/close", {"outcome": "information_only"})
+        ends = care.find_one({"staff_id": desk.a.account_id, "ref": cid})["until"]
+        closed = stack.db("intake")["consultations"].find_one({"_id": cid})["closed_at"]
+        assert 23 * 3600 < (ends - closed).total_seconds() <= 24 * 3600  # a day after the close, not 30 days
+    finally:
+        desk.presence(desk.b, False)
+        desk.presence(desk.a, True)
