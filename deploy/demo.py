@@ -8,8 +8,9 @@
    creates a consultant and a doctor; the consultant registers a patient during a phone call and verifies
    their identity document in person; a doctor without a care relationship is refused; the admin follows it
    all in the audit trail and checks its hash chains.
-4. An online consultation (``deploy/demo_chat.py``): a visitor's chat routed, accepted, followed live, its
-   history and triage, the visitor renamed to a patient, closed and rated; a red flag answered at once.
+4. An online consultation (``deploy/demo_chat.py``): a visitor's chat offered (by the router, or on a busy desk by
+   the team lead), accepted, followed live, its history and triage, the visitor renamed to a patient, closed and
+   rated; a red flag answered at once.
 
 Every request is printed (method, path, HTTP status, the interesting part of the answer) and carries an
 ``X-Request-ID`` of the form ``demo-<run>-<n>``, so ``grep -r demo-<run> var/log/`` follows the run across
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pyotp
 
-from deploy.admin import bootstrap
+from deploy.admin import DEMO_ADMIN_FILE, bootstrap
 from deploy.client import CONSENT, Api, ApiError, Session, SmsInbox, activate_staff, sign_in_staff
 from services.intake.documents import resident_id_check_char
 from wenzhen.config import settings
@@ -39,10 +40,11 @@ from wenzhen.rpc_client import RemoteError, RpcError
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-ADMIN_FILE = VAR / "demo-admin.json"
+ADMIN_FILE = DEMO_ADMIN_FILE
 ADMIN_USERNAME = "demo.admin"
 REGIONS = ("110105", "310104", "440106", "510107", "330106")  # address codes: Beijing, Shanghai, Guangzhou, …
 WELCOME_WAIT = 20.0  # seconds for the welcome SMS (an event away from the registration)
+AUDIT_WAIT = 20.0  # seconds for a service's entry in the audit trail when it reacts to an event
 INDENT = " " * 6
 
 
@@ -417,12 +419,11 @@ def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
     note("a doctor with no care relationship to her tries to open her record")
     journey.step(doctor, "GET", f"/v1/patients/{patient_id}", expect=404, show=lambda b: b["detail"])
 
+    note("notify reads her contact for the welcome SMS an event after the registration: the admin waits for it")
+    wait_for_audit(journey, admin, patient_id, "notify", "read")
     names = {admin.account_id: "admin", consultant.account_id: "consultant", doctor.account_id: "doctor"}
-    page = journey.step(admin, "GET", f"/v1/audit-events?patient_id={patient_id}&limit=50",
-                        show=lambda b: audit_lines(b["items"], names))
-    if page.get("incomplete"):
-        note(f"services that did not answer in time: {', '.join(page['incomplete'])}")
-    seen = {(e["agent"].get("id"), e["subtype"], e["outcome"]) for e in page["items"]}
+    items, incomplete = audit_trail(journey, admin, patient_id, names)
+    seen = {(e["agent"].get("id"), e["subtype"], e["outcome"]) for e in items}
     expected = {(consultant.account_id, "create", "success"): "the consultant's registration",
                 (consultant.account_id, "identity-document", "success"): "the consultant's recording of the document",
                 (consultant.account_id, "verify-identity", "success"): "the consultant's verification",
@@ -430,14 +431,59 @@ def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
                 ("notify", "read", "success"): "notify's read of the contact for the welcome SMS"}
     missing = [what for key, what in expected.items() if key not in seen]
     if missing:
-        raise StepFailed(f"the audit trail does not show {', '.join(missing)}")
+        why = f" (services that did not answer in time: {', '.join(incomplete)})" if incomplete else ""
+        raise StepFailed(f"the audit trail does not show {', '.join(missing)}{why}")
 
     chains = journey.step(admin, "GET", "/v1/audit-chain",
                           show=lambda b: [chain_line(v) for v in b])
     broken = [v["service"] for v in chains if not v["intact"]]
     if broken:
         raise StepFailed(f"audit chains not intact: {', '.join(broken)}")
-    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in page["items"]), len(chains), admin)
+    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in items), len(chains), admin)
+
+
+def wait_for_audit(journey: Journey, admin: Actor, patient_id: str, agent_id: str, subtype: str) -> int:
+    """Wait until the audit trail holds ``agent_id``'s ``subtype`` entry about the patient (a service reacting to an
+    event: on a busy system that takes a while). Polls one narrow search (this patient, this agent), which does not
+    grow with the system's other traffic; returns the number of polls."""
+    path = f"/v1/audit-events?patient_id={patient_id}&agent_id={agent_id}&limit=20"
+    api = journey.as_(admin)
+    deadline = time.monotonic() + AUDIT_WAIT
+    polls = 0
+    while True:
+        polls += 1
+        resp = api.send("GET", path)
+        if resp.status == 200 and any(e["subtype"] == subtype for e in resp.body["items"]):
+            break
+        if resp.status != 200 or time.monotonic() > deadline:
+            print(f"   {admin.label:<10} GET    {path}  →  {resp.status}   [{api.request_id}]")
+            late = (f"; services that did not answer in time: {', '.join(resp.body['incomplete'])}"
+                    if resp.status == 200 and resp.body.get("incomplete") else "")
+            raise StepFailed(f"no {subtype} by {agent_id} of {patient_id} in the audit trail within {AUDIT_WAIT:.0f}s "
+                             f"(last answer {resp.status}{late}); see var/log/{agent_id}.log")
+        time.sleep(0.25)
+    print(f"   {admin.label:<10} GET    {path}  →  {resp.status}   [{api.request_id}, {polls} poll(s)]")
+    return polls
+
+
+def audit_trail(journey: Journey, admin: Actor, patient_id: str, names: dict,
+                page_size: int = 50, max_pages: int = 20) -> tuple[list[dict], list[str]]:
+    """Everything the audit trail holds about the patient, newest first, page after page (``next_before``): the
+    admin's own searches about her are entries too, so one page need not reach back to her registration."""
+    items: list[dict] = []
+    incomplete: set[str] = set()
+    before = ""
+    for _ in range(max_pages):
+        page = journey.step(admin, "GET", f"/v1/audit-events?patient_id={patient_id}&limit={page_size}{before}")
+        items += page["items"]
+        incomplete.update(page.get("incomplete") or ())
+        if not page.get("next_before"):
+            break
+        before = f"&before={page['next_before']}"
+    detail(*audit_lines(items, names))
+    if incomplete:
+        note(f"services that did not answer in time: {', '.join(sorted(incomplete))}")
+    return items, sorted(incomplete)
 
 
 def audit_lines(items: list[dict], names: dict) -> list[str]:
@@ -509,8 +555,8 @@ def main() -> int:
     else:
         print("   staff part skipped (see above)")
     if chat:
-        print(f"   chat {chat.consultation_id}: routed, accepted, delivered live in {chat.latency_ms:.0f} ms, history "
-              f"and triage taken, linked to {chat.patient_id}, closed and rated;\n"
+        print(f"   chat {chat.consultation_id}: offered by the {chat.offered_by}, accepted, delivered live in "
+              f"{chat.latency_ms:.0f} ms, history and triage taken, linked to {chat.patient_id}, closed and rated;\n"
               f"   red flag in {chat.urgent_id}: emergency advice in the same answer, shown to the team lead")
     print(f"\nNext: grep -r demo-{run} var/log/   # every request of this run, across the services\n"
           "      make audit-verify          # walk the audit hash chains offline")

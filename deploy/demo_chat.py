@@ -9,6 +9,11 @@ back in the answer to that very message and the team lead's view shows the red f
 
 Outside service hours the first visitor gets the automatic reply with the next opening time; the demo then adds a
 one-off shift around now (and puts the shift table back at the end), so the rest can be shown at any hour.
+
+On a system in use (other clients' chats queued ahead, other consultants on the desk) the router may not offer the
+demo's chat to the demo's consultant within a few seconds: then the demo's team lead hands it to them (a transfer
+naming them, as team leads assign), and they accept. Other clients' chats the router offers the demo's consultant are
+handed back at once (to the team lead on duty, or the queue), never closed: the demo closes only its own chats.
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from datetime import datetime, timedelta
 from deploy.demo import Actor, Journey, StepFailed, compact, detail, heading, new_staff, note
 from wenzhen.timez import hospital_zone
 
-OFFER_WAIT = 15.0
+ROUTER_WAIT = 5.0  # seconds the router has to offer the demo's chat to the demo's consultant before the lead assigns
+HAND_BACK_NOTE = "演示咨询师（make demo）未接待，已退回。"  # staff-only handover note on other clients' chats
 
 
 @dataclass
@@ -31,6 +37,7 @@ class ChatOutcome:
     patient_id: str
     latency_ms: float
     urgent_id: str
+    offered_by: str = "router"  # or "team lead": who offered the chat to the demo's consultant
 
 
 class LiveStream:
@@ -95,6 +102,7 @@ def chat_journey(journey: Journey, admin: Actor) -> ChatOutcome:
                               *(f"seq {m['seq']} {m['author']:<8} {m['kind']:<10} {m['text']}" for m in b["messages"])])
     cid = opened["consultation"]["id"]
     visitor.session = _visitor_session(journey, opened["visitor_token"])
+    mine = {cid}  # the chats this run opened: the only ones it may close
     restore = None
     if not opened["consultation"]["in_service_hours"]:
         note("outside service hours: the automatic reply above names the next opening; the chat stays queued. "
@@ -109,27 +117,88 @@ def chat_journey(journey: Journey, admin: Actor) -> ChatOutcome:
                      show=lambda b: f"skills {b['skills']}, up to {b['max_chats']} chats, shifts {b['shifts']}")
         journey.step(consultant, "PUT", "/v1/desk/presence", {"available": True},
                      show=lambda b: f"available, on duty: {b['on_duty']}")
-        return _the_chat(journey, lead, consultant, visitor, cid)
+        return _the_chat(journey, lead, consultant, visitor, cid, mine)
     finally:
         if restore is not None:
             journey.step(lead, "PUT", "/v1/desk/shifts", {"shifts": restore},
                          show=lambda b: f"shift table put back: {', '.join(s['code'] for s in b)}")
         journey.step(consultant, "PUT", "/v1/desk/presence", {"available": False},
                      show=lambda b: "the consultant goes off the desk")
-        _close_leftovers(journey, consultant)
+        _close_leftovers(journey, lead, consultant, mine)
 
 
-def _close_leftovers(journey: Journey, consultant: Actor) -> None:
-    """Chats still offered to or held by the demo's consultant (e.g. queued by an earlier run that stopped half-way)
-    are closed, so the next run starts with an empty desk."""
-    api = journey.as_(consultant)
-    left = api.get("/v1/consultations")
-    for chat in left:
-        if chat["status"] == "assigned":
-            api.send("POST", f"/v1/consultations/{chat['id']}/accept")
-        api.send("POST", f"/v1/consultations/{chat['id']}/close", {"outcome": "dropped"})
-    if left:
-        note(f"closed {len(left)} chat(s) left on the consultant's desk (from earlier runs)")
+def _close_leftovers(journey: Journey, lead: Actor, consultant: Actor, mine: set[str]) -> None:
+    """Leave the desk as the demo found it: its own chats still open (a run that stopped half-way) are closed by the
+    team lead; other clients' chats still offered to or held by the demo's consultant are handed back, not closed."""
+    _hand_back(journey, consultant, journey.as_(consultant).get("/v1/consultations"), mine)
+    closed = []
+    for cid in sorted(mine):
+        chat = journey.as_(lead).get(f"/v1/consultations/{cid}")
+        if chat["status"] != "closed" and journey.as_(lead).send(
+                "POST", f"/v1/consultations/{cid}/close", {"outcome": "dropped"}).status == 200:
+            closed.append(cid)
+    if closed:
+        note(f"the team lead closed the demo's own chat(s) left open: {', '.join(closed)}")
+
+
+def _hand_back(journey: Journey, consultant: Actor, chats: list[dict], mine: set[str]) -> int:
+    """Other clients' chats the router offered the demo's consultant go back at once (a transfer without a colleague:
+    to the team lead on duty, or to the queue), with a note for staff; the demo never accepts or closes them."""
+    theirs = [c for c in chats if c["id"] not in mine and c["status"] in ("assigned", "active")
+              and c.get("consultant_id") == consultant.account_id]
+    for chat in theirs:
+        api = journey.as_(consultant)
+        path = f"/v1/consultations/{chat['id']}/transfer"
+        resp = api.send("POST", path, {"reason": "colleague", "note": HAND_BACK_NOTE})
+        print(f"   {consultant.label:<10} POST   {path}  →  {resp.status}   [{api.request_id}]")
+        if resp.status == 200:
+            to = f" to {resp.body['consultant_id']}" if resp.body.get("consultant_id") else ""
+            detail(f"another client's chat, offered by the router, handed back untouched: {resp.body['status']}{to}")
+        else:  # e.g. its offer ran out meanwhile (back in the queue already)
+            detail(f"another client's chat was no longer the consultant's to hand back ({resp.status})")
+    return len(theirs)
+
+
+def _offered(journey: Journey, lead: Actor, consultant: Actor, cid: str, mine: set[str], what: str) -> str:
+    """Wait until the demo's chat ``cid`` is offered to the demo's consultant: by the router within ``ROUTER_WAIT``,
+    else by the team lead, who hands it to them (a transfer naming them; they accept it next). Returns who offered it.
+
+    On a used system the router rightly offers older chats first (and other consultants on the desk may be offered
+    this one): the demo does not wait for the queue to drain, and it hands back whatever else it is offered."""
+    deadline = time.monotonic() + ROUTER_WAIT
+    latest = deadline + 2 * ROUTER_WAIT  # however many other chats the router keeps offering meanwhile
+    while True:
+        held = journey.as_(consultant).get("/v1/consultations")
+        if any(c["id"] == cid and c["status"] == "assigned" for c in held):
+            _hand_back(journey, consultant, held, mine)
+            note(f"the router offered {what} to the consultant on duty")
+            return "router"
+        if _hand_back(journey, consultant, held, mine):
+            deadline = min(latest, max(deadline, time.monotonic() + 1.0))  # its next round may now offer ours
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    queue = journey.as_(lead).get("/v1/desk/queue")
+    ahead = next((n for n, q in enumerate(queue) if q["id"] == cid), None)
+    chat = journey.as_(lead).get(f"/v1/consultations/{cid}")
+    if chat["status"] == "assigned" and chat.get("consultant_id") == consultant.account_id:
+        note(f"the router offered {what} to the consultant on duty")  # in its round just now
+        return "router"
+    where = (f"{ahead} chat(s) ahead of it in the queue" if ahead else
+             f"it is {chat['status']}" + (f" with {chat['consultant_id']}" if chat.get("consultant_id") else ""))
+    note(f"the router did not offer {what} to the demo's consultant within {ROUTER_WAIT:.0f}s ({where}); "
+         "the team lead assigns it to them")
+    api = journey.as_(lead)
+    resp = api.send("POST", f"/v1/consultations/{cid}/transfer",
+                    {"to": consultant.account_id, "reason": "colleague", "note": "演示：组长指派"})
+    print(f"   {lead.label:<10} POST   /v1/consultations/{cid}/transfer  →  {resp.status}   [{api.request_id}]")
+    held = journey.as_(consultant).get("/v1/consultations")
+    if not any(c["id"] == cid and c["status"] == "assigned" for c in held):  # (a 422 "already theirs" is fine)
+        problem = resp.body.get("detail") if isinstance(resp.body, dict) else resp.body
+        raise StepFailed(f"the team lead could not hand {what} to the consultant ({resp.status}: {problem}); "
+                         "see var/log/intake.log")
+    detail(f"offered to {consultant.account_id} by the team lead (transfer naming them)")
+    return "team lead"
 
 
 def _visitor_session(journey: Journey, tokens: dict):
@@ -138,15 +207,9 @@ def _visitor_session(journey: Journey, tokens: dict):
     return Session(journey.api, tokens)
 
 
-def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, cid: str) -> ChatOutcome:
-    deadline = time.monotonic() + OFFER_WAIT
-    while not any(c["id"] == cid and c["status"] == "assigned"
-                  for c in journey.as_(consultant).get("/v1/consultations")):
-        if time.monotonic() > deadline:
-            raise StepFailed(f"the chat was not offered to the consultant within {OFFER_WAIT:.0f}s; "
-                             "see var/log/intake.log")
-        time.sleep(0.2)
-    note("the router offered the chat to the consultant on duty (skill urology, least loaded)")
+def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, cid: str,
+              mine: set[str]) -> ChatOutcome:
+    offered_by = _offered(journey, lead, consultant, cid, mine, "the chat (skill urology, least loaded)")
     journey.step(consultant, "POST", f"/v1/consultations/{cid}/accept",
                  show=lambda b: f"{b['status']}, accepted at {b['accepted_at']}")
 
@@ -202,6 +265,7 @@ def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, 
                           show=lambda b: [f"urgent {b['consultation']['urgent']}, red flags "
                                           f"{b['consultation']['red_flags']}",
                                           *(f"seq {m['seq']} {m['kind']:<9} {m['text']}" for m in b["messages"])])
+    mine.add(urgent["consultation"]["id"])
     note(f"the emergency advice came back in the answer to the first message, {1000 * (time.monotonic() - started):.0f}"
          " ms after it was sent, before any routing")
     view = journey.step(lead, "GET", "/v1/desk", show=lambda b: [
@@ -212,13 +276,8 @@ def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, 
     urgent_id = urgent["consultation"]["id"]
     if urgent_id not in [r["consultation_id"] for r in view["red_flags"]]:
         raise StepFailed("the team lead's view does not show the red flag")
-    deadline = time.monotonic() + OFFER_WAIT
-    while not any(c["id"] == urgent_id and c["status"] == "assigned"
-                  for c in journey.as_(consultant).get("/v1/consultations")):
-        if time.monotonic() > deadline:
-            raise StepFailed("the urgent chat was not offered to the consultant on duty; see var/log/intake.log")
-        time.sleep(0.2)
-    note("the router offered the urgent chat at once (urgent chats go first, to anyone on duty with room)")
+    _offered(journey, lead, consultant, urgent_id, mine,
+             "the urgent chat (urgent chats go first, to anyone on duty with room)")
     journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/accept",
                  show=lambda b: f"{b['status']}: the consultant is on the urgent chat")
     journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/messages",
@@ -227,4 +286,4 @@ def _the_chat(journey: Journey, lead: Actor, consultant: Actor, visitor: Actor, 
     journey.step(consultant, "POST", f"/v1/consultations/{urgent_id}/close",
                  {"outcome": "referred_in_person", "disease_category": "胸痛（急症）", "tags": ["红旗"]},
                  show=lambda b: f"{b['status']}: {b['outcome']}")
-    return ChatOutcome(cid, patient["id"], latency, urgent_id)
+    return ChatOutcome(cid, patient["id"], latency, urgent_id, offered_by)

@@ -20,7 +20,7 @@ import falcon
 from pydantic import BaseModel, ValidationError
 
 from gateway import auth, metrics, rpc
-from gateway.budget import Budget, retry_after
+from gateway.budget import ORIGIN_PREFIX, Budget, retry_after
 from gateway.problems import PROBLEM_JSON, HttpProblem, from_remote, render
 from wenzhen import context
 from wenzhen.auth import ORIGIN_IP_KEY, PRINCIPAL_KEY, PURPOSE_KEY, Principal, Role
@@ -353,7 +353,8 @@ class RequestContextMiddleware:
     security headers and writes one JSON access-log line."""
 
     def __init__(self) -> None:
-        self.budget = Budget(settings().gateway_requests_per_minute)
+        cfg = settings()
+        self.budget = Budget(cfg.gateway_requests_per_minute, origin_factor=cfg.rate_limit_origin_factor)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.perf_counter()
@@ -366,7 +367,7 @@ class RequestContextMiddleware:
         req.context.principal = auth.ANONYMOUS
         req.context.principal = auth.authenticate(req)  # raises 401 for a bad token
         principal = req.context.principal
-        wait = self.budget.take(principal.sub if principal.authenticated else f"ip:{req.context.origin_ip}")
+        wait = self.budget.take(principal.sub if principal.authenticated else f"{ORIGIN_PREFIX}{req.context.origin_ip}")
         if wait:
             raise HttpProblem(429, "Too many requests from this caller; slow down.", slug="too-many-requests",
                               headers={"Retry-After": retry_after(wait)})

@@ -44,6 +44,9 @@ class Settings:
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576)
     gateway_trusted_proxies: int = _setting("GATEWAY_TRUSTED_PROXIES", 0)
     gateway_requests_per_minute: int = _setting("GATEWAY_REQUESTS_PER_MINUTE", 600)
+    # the per-origin (per-address) limits of sign-up, codes, sign-in, visitors' chats and the gateway's budget for
+    # callers without a token, times this (0: none); the per-phone and per-account limits stay as they are
+    rate_limit_origin_factor: float = _setting("RATE_LIMIT_ORIGIN_FACTOR", 1.0)
     # identity
     access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", 600)
     patient_session_days: int = _setting("PATIENT_SESSION_DAYS", 30)

@@ -6,13 +6,16 @@
   with upsert, no read-then-write.
 * ``cooldown(store, name, key, seconds)`` allows one attempt per ``seconds``
   (e.g. one SMS code a minute per number), measured from the last allowed one.
+* ``scaled(LIMIT, factor)`` is the limit times ``RATE_LIMIT_ORIGIN_FACTOR`` (the
+  per-origin limits, lifted for local experiments), or None for no limit.
 
 Documents expire by a TTL index. Keys must not be personal data: pass a blind
 index of a phone number, never the number.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
@@ -32,6 +35,16 @@ class Limit:
     max: int
     window: timedelta
     message: str = "Too many attempts; please wait and try again."
+
+
+def scaled(limit: Limit, factor: float) -> Limit | None:
+    """``limit`` allowing ``factor`` times as many attempts (at least one), or None when ``factor`` is 0 (no limit).
+    A negative or non-finite factor is a mistake, not a way to lift a limit: ValueError."""
+    if not (factor >= 0 and math.isfinite(factor)):
+        raise ValueError(f"RATE_LIMIT_ORIGIN_FACTOR must be a number 0 or more (0: no per-origin limit), not {factor}")
+    if factor == 0:
+        return None
+    return limit if factor == 1 else replace(limit, max=max(1, math.ceil(limit.max * factor)))
 
 
 def hit(store: Store, limit: Limit, key: str, now: datetime | None = None) -> int:

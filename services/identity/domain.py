@@ -56,6 +56,7 @@ from services.identity.schemas import (
     StaffUpdate,
     Tokens,
     TotpEnrolment,
+    missing_for_role,
 )
 from wenzhen import audit, ids, ratelimit
 from wenzhen.audit import CREATE, EXECUTE, READ, UPDATE, Outcome
@@ -143,6 +144,14 @@ def _origin_key(idn: Identity, caller: Caller) -> str:
     return idn.keys.blind_index("origin", caller.origin_ip or "unknown")
 
 
+def _hit_origin(idn: Identity, limit: Limit, caller: Caller, now: datetime | None = None) -> None:
+    """Count one attempt from the caller's address against a per-origin limit, scaled by
+    ``RATE_LIMIT_ORIGIN_FACTOR`` (0: none). Per-phone and per-account limits are never scaled."""
+    origin_limit = ratelimit.scaled(limit, idn.cfg.rate_limit_origin_factor)
+    if origin_limit is not None:
+        ratelimit.hit(idn.store, origin_limit, _origin_key(idn, caller), now)
+
+
 def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
@@ -164,7 +173,7 @@ def request_otp(idn: Identity, caller: Caller, request: OtpRequest) -> OtpAccept
     """Send a code (or, to a number that already has an account, a notice instead). The answer never says which."""
     phone_ix = idn.keys.blind_index("phone", request.phone)
     now = idn.clock()
-    ratelimit.hit(idn.store, OTP_PER_ORIGIN_HOUR, _origin_key(idn, caller), now)
+    _hit_origin(idn, OTP_PER_ORIGIN_HOUR, caller, now)
     ratelimit.cooldown(idn.store, "otp-phone-resend", phone_ix, idn.cfg.otp_resend_seconds,
                        "A code was sent a moment ago; please wait before asking again.", now)
     ratelimit.hit(idn.store, OTP_PER_PHONE_HOUR, phone_ix, now)
@@ -236,7 +245,7 @@ def _use_code(tx: Tx, otp: dict) -> None:
 # patients ----------------------------------------------------------------------------------------------------------
 def signup(idn: Identity, caller: Caller, request: PatientSignup) -> Tokens:
     """Create a patient account and sign it in."""
-    ratelimit.hit(idn.store, SIGNUP_PER_ORIGIN_HOUR, _origin_key(idn, caller), idn.clock())
+    _hit_origin(idn, SIGNUP_PER_ORIGIN_HOUR, caller, idn.clock())
     current = consent.current_versions()
     stale = [field_error(f"consent.{name}", f"must accept the current version {version}", "consent")
              for name, version in current.items() if getattr(request.consent, name) != version]
@@ -294,7 +303,7 @@ def reset_password(idn: Identity, caller: Caller, request: PasswordReset) -> Non
 # signing in -------------------------------------------------------------------------------------------------------
 def login(idn: Identity, caller: Caller, request: Login) -> Tokens | MfaChallenge:
     now = idn.clock()
-    ratelimit.hit(idn.store, LOGIN_PER_ORIGIN, _origin_key(idn, caller), now)
+    _hit_origin(idn, LOGIN_PER_ORIGIN, caller, now)
     index = login_index(idn, request.login)
     _refuse_if_locked(idn, index, now)
     account = idn.store[ACCOUNTS].find_one({"login_index": index})
@@ -415,7 +424,7 @@ def open_visitor_session(idn: Identity, caller: Caller) -> Tokens:
     logout and revocation work unchanged). The role ``visitor`` opens nothing but the visitor's own chats."""
     if caller.principal.authenticated:
         raise Forbidden("Signed-in callers open consultations as themselves.")
-    ratelimit.hit(idn.store, VISITORS_PER_ORIGIN_HOUR, _origin_key(idn, caller))
+    _hit_origin(idn, VISITORS_PER_ORIGIN_HOUR, caller)
 
     def body(tx: Tx) -> Tokens:
         now = idn.clock()
@@ -583,7 +592,7 @@ def _create_staff(idn: Identity, caller: Caller, request: StaffCreate,
 def activate(idn: Identity, caller: Caller, request: Activation) -> MfaChallenge:
     """A new staff member sets a password; the answer starts the TOTP enrolment."""
     now = idn.clock()
-    ratelimit.hit(idn.store, LOGIN_PER_ORIGIN, _origin_key(idn, caller), now)
+    _hit_origin(idn, LOGIN_PER_ORIGIN, caller, now)
     index = login_index(idn, request.username)
     _refuse_if_locked(idn, index, now)
     password = idn.passwords.hash(request.password)
@@ -634,6 +643,10 @@ def update_staff(idn: Identity, caller: Caller, account_id: str, change: StaffUp
                                                return_document=ReturnDocument.AFTER)
         if doc is None:
             raise NotFound(f"No staff account {account_id}.")
+        missing = missing_for_role(doc["role"], doc) if "role" in values else []
+        if missing:  # e.g. a hospital-wide manager made a consultant without naming a department (rolled back)
+            raise InvalidInput(f"A {doc['role']} account needs {', '.join(missing)}.",
+                               [field_error(name, f"is required for a {doc['role']}", "missing") for name in missing])
         if values.get("status") == "disabled" or "role" in values:
             _revoke_all(tx, account_id, "account changed by an admin")
         tx.emit(StaffAccountChanged(account_id=account_id, role=doc["role"], department=doc.get("department"),

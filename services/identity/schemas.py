@@ -13,7 +13,12 @@ from wenzhen.fields import Mobile, PersonName, SmsCode
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,31}$")
 
-DEPARTMENT_ROLES = frozenset({Role.consultant, Role.team_lead, Role.manager})
+# roles that work in one department (doctors and pharmacists too: LICENSED_ROLES); managers and admins may be
+# hospital-wide: nothing scopes a manager by department (booking's catalogue, the desk's shifts, rule tables,
+# complaints and reports are hospital-wide)
+DEPARTMENT_ROLES = frozenset({Role.consultant, Role.team_lead})
+DEPARTMENT_HELP = ("The department the person works in: required for consultants, team leads, doctors and "
+                   "pharmacists; managers and admins may leave it out (hospital-wide).")
 StaffRole = Literal["consultant", "doctor", "pharmacist", "team_lead", "manager", "admin"]
 
 
@@ -128,16 +133,20 @@ class OtpAccepted(BaseModel):
 
 # staff accounts ---------------------------------------------------------------------------------------------------
 class StaffCreate(Strict):
-    """A staff account, created by an admin. Doctors and pharmacists carry licence, title and department."""
+    """A staff account, created by an admin. Doctors and pharmacists carry licence, title and department; consultants
+    and team leads a department; managers and admins may be hospital-wide (no department)."""
 
     username: str = Field(description="Sign-in name: 3-32 of a-z 0-9 . _ -, starting with a letter.",
                           examples=["wang.fang"])
     name: PersonName = Field(examples=["王芳"])
     role: StaffRole
-    department: str | None = Field(default=None, min_length=1, max_length=64, examples=["urology"])
-    title: str | None = Field(default=None, min_length=1, max_length=64, examples=["主治医师"])
+    department: str | None = Field(default=None, min_length=1, max_length=64, examples=["urology"],
+                                   description=DEPARTMENT_HELP)
+    title: str | None = Field(default=None, min_length=1, max_length=64, examples=["主治医师"],
+                              description="Required for doctors and pharmacists.")
     licence_number: str | None = Field(default=None, min_length=4, max_length=32,
-                                       description="Practising licence number (执业证书编码).")
+                                       description="Practising licence number (执业证书编码): required for doctors "
+                                                   "and pharmacists.")
     phone: Mobile | None = Field(default=None, description="Work mobile (optional).")
 
     @field_validator("username")
@@ -149,17 +158,24 @@ class StaffCreate(Strict):
         return value
 
     def missing_for_role(self) -> list[str]:
-        """Fields this role needs that are absent (doctors and pharmacists: licence, title, department)."""
-        needed = ("licence_number", "title", "department") if Role(self.role) in LICENSED_ROLES else (
-            ("department",) if Role(self.role) in DEPARTMENT_ROLES else ())
-        return [name for name in needed if getattr(self, name) is None]
+        """Fields this role needs that are absent (doctors and pharmacists: licence, title, department; consultants
+        and team leads: department)."""
+        return missing_for_role(self.role, self.model_dump())
+
+
+def missing_for_role(role: str, values: dict) -> list[str]:
+    """The fields ``role`` needs that ``values`` (an account, or a request) lacks."""
+    needed = ("licence_number", "title", "department") if Role(role) in LICENSED_ROLES else (
+        ("department",) if Role(role) in DEPARTMENT_ROLES else ())
+    return [name for name in needed if values.get(name) is None]
 
 
 class StaffUpdate(Strict):
-    """Change a staff account (admins). Disabling ends its sessions."""
+    """Change a staff account (admins). Disabling ends its sessions. A new role must find the fields it needs (on the
+    account or in the change), as at creation."""
 
     role: StaffRole | None = None
-    department: str | None = Field(default=None, min_length=1, max_length=64)
+    department: str | None = Field(default=None, min_length=1, max_length=64, description=DEPARTMENT_HELP)
     title: str | None = Field(default=None, min_length=1, max_length=64)
     licence_number: str | None = Field(default=None, min_length=4, max_length=32)
     status: Literal["active", "disabled"] | None = None

@@ -20,6 +20,7 @@ from services.identity.schemas import (
     StaffUpdate,
 )
 from services.intake.events import PatientLinkCreated, PatientLinkRemoved
+from wenzhen import ratelimit
 from wenzhen.config import settings
 from wenzhen.consumer import consumes
 from wenzhen.crypto import keyring
@@ -54,7 +55,8 @@ def _dump(value):
 class IdentityService(ServiceBase):
     name = "identity"
     indexes = domain.INDEXES
-    startup_checks = (lambda: _signer(), lambda: _passwords())
+    startup_checks = (lambda: _signer(), lambda: _passwords(),
+                      lambda: ratelimit.scaled(domain.OTP_PER_ORIGIN_HOUR, settings().rate_limit_origin_factor))
 
     intake = ServiceRpc("intake")
 

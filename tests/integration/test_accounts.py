@@ -177,6 +177,22 @@ def test_a_staff_account_missing_what_its_role_needs_is_named(stack):
     assert taken.status == 409 and [e["field"] for e in taken.body["errors"]] == ["username"]
 
 
+def test_a_manager_may_be_hospital_wide_but_a_consultant_needs_a_department(stack):
+    admin = stack.admin().as_user
+    manager = admin.send("POST", "/v1/staff", {"username": "mgr.wide", "name": "院级经理", "role": "manager"})
+    assert manager.status == 201 and manager.body["department"] is None
+    refused = admin.send("POST", "/v1/staff", {"username": "cons.nodept", "name": "某咨询", "role": "consultant"})
+    assert refused.status == 422 and [e["field"] for e in refused.body["errors"]] == ["department"]
+    # a new role must find what it needs: the hospital-wide manager made a consultant names a department
+    path = f"/v1/staff/{manager.body['id']}"
+    changed = admin.send("PATCH", path, {"role": "consultant"})
+    assert changed.status == 422 and [e["field"] for e in changed.body["errors"]] == ["department"]
+    assert admin.get(path)["role"] == "manager"  # rolled back
+    assert admin.call("PATCH", path, {"role": "consultant", "department": "urology"})["department"] == "urology"
+    described = stack.http.get(f"{stack.url}/openapi.json").json()["components"]["schemas"]["StaffCreate"]
+    assert "managers and admins may leave it out" in described["properties"]["department"]["description"]
+
+
 def test_the_first_admin_can_be_bootstrapped_only_once(stack):
     from deploy.admin import bootstrap
     from wenzhen.rpc_client import RemoteError

@@ -35,3 +35,13 @@ def test_refill_never_exceeds_the_budget():
 def test_a_zero_budget_means_no_limit():
     budget = Budget(per_minute=0)
     assert all(budget.take("anyone") == 0.0 for _ in range(10_000))
+
+
+def test_the_origin_factor_scales_the_budget_of_callers_without_a_token_only():
+    clock = Clock()
+    budget = Budget(per_minute=10, clock=clock, origin_factor=3)
+    assert sum(budget.take("ip:10.0.0.1") == 0.0 for _ in range(100)) == 30
+    assert sum(budget.take("acc_1") == 0.0 for _ in range(100)) == 10  # accounts keep GATEWAY_REQUESTS_PER_MINUTE
+    lifted = Budget(per_minute=10, clock=clock, origin_factor=0)
+    assert all(lifted.take("ip:10.0.0.1") == 0.0 for _ in range(1000))
+    assert sum(lifted.take("acc_1") == 0.0 for _ in range(100)) == 10

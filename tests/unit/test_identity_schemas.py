@@ -24,7 +24,7 @@ def staff(**fields) -> StaffCreate:
     ("pharmacist", ["licence_number", "title", "department"]),
     ("consultant", ["department"]),
     ("team_lead", ["department"]),
-    ("manager", ["department"]),
+    ("manager", []),  # hospital-wide: nothing scopes a manager by department
     ("admin", []),
 ])
 def test_each_role_needs_its_own_fields(role, missing):
@@ -36,6 +36,19 @@ def test_a_complete_licensed_account_misses_nothing_and_a_partial_one_names_the_
     assert complete.missing_for_role() == []
     assert staff(role="pharmacist", licence_number="P1234").missing_for_role() == ["title", "department"]
     assert staff(role="consultant", department="urology").missing_for_role() == []
+
+
+def test_the_schema_says_which_roles_need_a_department_and_that_is_the_rule():
+    """The OpenAPI document and the behaviour agree: a department is optional in the schema, and its description
+    names exactly the roles that are refused without one (a manager without one used to be a 422)."""
+    described = StaffCreate.model_json_schema()["properties"]["department"]["description"]
+    plural = {"consultant": "consultants", "team_lead": "team leads", "doctor": "doctors",
+              "pharmacist": "pharmacists", "manager": "managers", "admin": "admins"}
+    needs, may_omit = described.split("required for ")[1].split(";")
+    for role, words in plural.items():
+        required = "department" in staff(role=role).missing_for_role()
+        assert (words in needs) == required and (words in may_omit) == (not required), role
+    assert "department" not in StaffCreate.model_json_schema().get("required", [])
 
 
 def test_staff_roles_exclude_patients_and_unknown_roles():
