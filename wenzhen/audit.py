@@ -45,7 +45,7 @@ from wenzhen.crypto import KeyringError
 from wenzhen.events import EventData
 from wenzhen.lease import LeasedLoop
 from wenzhen.storage import AUDIT_HEAD, AUDIT_LOG, Store, Tx
-from wenzhen.timez import as_utc, to_local_iso, to_utc_iso, utcnow
+from wenzhen.timez import as_utc, parse_iso, to_local_iso, to_utc_iso, utcnow
 
 GENESIS = "0" * 64
 HEAD_ID = "chain"
@@ -365,7 +365,7 @@ def to_fhir(item: dict) -> dict:
         "type": kind,
         "subtype": subtypes,
         "action": item["action"],
-        "recorded": to_utc_iso(datetime.fromisoformat(item["recorded"])),
+        "recorded": to_utc_iso(parse_iso(item["recorded"])),
         "outcome": _FHIR_OUTCOME.get(item["outcome"], "8"),
         "purposeOfEvent": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason",
                                         "code": item["purpose"]}]}],

@@ -1,17 +1,17 @@
 """Idempotent event consumption with bounded retries and a dead-letter store.
 
-``@consumes("intake", "patient_registered")`` is a plain Nameko
-``@event_handler`` (durable queue ``evt-intake-patient_registered--<service>.<method>``)
-whose body runs inside a transaction of the consuming service's database
-together with a record of ``(handler, event id)``. A second delivery of the
-same event finds that record and does nothing. A handler that raises is
-retried with exponential backoff; after ``HANDLER_MAX_ATTEMPTS`` the event is
-parked in ``dead_letters`` (and acked), to be listed and replayed with
-``python -m wenzhen.deadletters``. Nothing is acked before it is either
-applied or parked, so a crash mid-way means redelivery.
+``@consumes(AppointmentBooked)`` names the event by its contract class (``contracts.<source>.events``): the source
+service, the type and the schema the data is parsed with come from the class, so a subscription cannot name an
+event nobody declared. ``@consumes_all("booking")`` takes every event of a service untyped (reports' archive).
+Either is a plain Nameko ``@event_handler`` (durable queue
+``evt-<source>-<type>--<service>.<method>``) whose body runs inside a transaction of the consuming service's
+database together with a record of ``(handler, event id)``. A second delivery of the same event finds that record
+and does nothing. A handler that raises is retried with exponential backoff; after ``HANDLER_MAX_ATTEMPTS`` the
+event is parked in ``dead_letters`` (and acked), to be listed and replayed with ``python -m wenzhen.deadletters``.
+Nothing is acked before it is either applied or parked, so a crash mid-way means redelivery.
 
-The decorated method receives ``(self, tx, event, envelope)``: the open
-transaction (:class:`wenzhen.storage.Tx`), the typed event data and the envelope.
+The decorated method receives ``(self, tx, event, envelope)``: the open transaction (:class:`wenzhen.storage.Tx`),
+the typed event data (None for ``consumes_all``) and the envelope.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pymongo.errors import DuplicateKeyError
 
 from wenzhen import context, faults
 from wenzhen.config import settings
-from wenzhen.events import Envelope
+from wenzhen.events import Envelope, EventData
 from wenzhen.logs import redact
 from wenzhen.storage import DEAD_LETTERS, PROCESSED, Store, Tx
 from wenzhen.timez import utcnow
@@ -43,16 +43,26 @@ def queue_name(source: str, event_type: str, service: str, method: str) -> str:
     return f"evt-{source}-{event_type}--{service}.{method}"
 
 
-def consumes(source: str, event_type: str, typed: bool = True):
-    """Subscribe to ``source``'s ``event_type`` (``#`` for all); ``typed=False`` skips data parsing."""
+def consumes(event: type[EventData]):
+    """Subscribe to one event type, parsed into ``event`` (a tolerant reader: fields added later are ignored)."""
+    if not (isinstance(event, type) and issubclass(event, EventData) and "type" in event.__dict__):
+        raise TypeError(f"@consumes takes an event class of the contracts, not {event!r}")
+    return _subscribe(event.source, event.type, event)
 
+
+def consumes_all(source: str):
+    """Subscribe to every event ``source`` publishes, untyped (the envelope only)."""
+    return _subscribe(source, "#", None)
+
+
+def _subscribe(source: str, event_type: str, event: type[EventData] | None):
     def decorate(fn):
         @functools.wraps(fn)
         def entrypoint(self, body):
             handler = f"{self.name}.{fn.__name__}"
             queue = queue_name(source, event_type, self.name, fn.__name__)
             return consume(self.store, handler, queue, body,
-                           lambda tx, event, env: fn(self, tx, event, env), typed=typed)
+                           lambda tx, data, env: fn(self, tx, data, env), event=event)
 
         # Only a failure to park (the database itself unreachable) escapes ``consume``; the message
         # then goes back to the queue instead of being acked and lost.
@@ -61,12 +71,12 @@ def consumes(source: str, event_type: str, typed: bool = True):
     return decorate
 
 
-def consume(store: Store, handler: str, queue: str, body: dict, apply, typed: bool = True) -> str:
-    """Apply ``apply(tx, event, envelope)`` once for this event; returns the outcome."""
+def consume(store: Store, handler: str, queue: str, body: dict, apply, event: type[EventData] | None = None) -> str:
+    """Apply ``apply(tx, data, envelope)`` once for this event (``data`` parsed as ``event``); returns the outcome."""
     cfg = settings()
     try:
         envelope = Envelope.model_validate(body)
-        event = envelope.parsed() if typed else None
+        data = envelope.parsed_as(event) if event is not None else None
     except (ValidationError, LookupError) as exc:
         _park(store, handler, queue, body, exc, attempts=1)
         return "parked"
@@ -77,7 +87,7 @@ def consume(store: Store, handler: str, queue: str, body: dict, apply, typed: bo
             tx[PROCESSED].insert_one({"_id": f"{handler}:{envelope.id}", "at": utcnow()})
         except DuplicateKeyError:
             raise _AlreadyApplied from None
-        apply(tx, event, envelope)
+        apply(tx, data, envelope)
         faults.maybe_fail(f"handler:{handler}", key=envelope.id)
 
     for attempt in range(1, cfg.handler_max_attempts + 1):

@@ -9,7 +9,6 @@ compares them.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -106,13 +105,14 @@ class Envelope(BaseModel):
         return self.source.rsplit("/", 1)[-1]
 
     def parsed(self) -> EventData:
-        """The typed data, validated against this type's schema."""
+        """The typed data, validated against this type's schema (its class from the registry)."""
         cls = REGISTRY.get((self.service, self.type))
         if cls is None:
             raise LookupError(f"unknown event type {self.service}.{self.type}")
-        # a tolerant reader: fields added by a newer publisher are ignored, not refused
+        return self.parsed_as(cls)
+
+    def parsed_as(self, cls: type[EventData]) -> EventData:
+        """The data as ``cls`` — a tolerant reader: fields added by a newer publisher are ignored, not refused."""
+        if (cls.source, cls.type) != (self.service, self.type):
+            raise LookupError(f"a {self.service}.{self.type} event is not a {cls.source}.{cls.type}")
         return cls.model_validate({k: v for k, v in self.data.items() if k in cls.model_fields})
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -29,5 +29,12 @@ def to_local_iso(value: datetime) -> str:
     return as_utc(value).astimezone(hospital_zone()).isoformat(timespec="milliseconds")
 
 
+def parse_iso(value: str) -> datetime:
+    """An ISO 8601 date-time from the wire (``Z`` or an offset) as an aware UTC datetime; one without an offset is
+    taken as UTC (the system's own timestamps). The one parser for times that crossed a process."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    return as_utc(parsed)
+
+
 def to_utc_iso(value: datetime) -> str:
     return as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")

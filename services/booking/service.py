@@ -322,20 +322,20 @@ class BookingService(ServiceBase):
                                           horizon_days=self.policy.horizon_days))
 
     # what booking keeps from other services' events ----------------------------------------------------------------
-    @consumes("intake", "patient_registered")
+    @consumes(PatientRegistered)
     def on_patient_registered(self, tx: Tx, event: PatientRegistered, envelope: Envelope) -> None:
         appointments.record_patient(tx, event.patient_id)
 
-    @consumes("intake", "consultation_intake_completed")
+    @consumes(ConsultationIntakeCompleted)
     def on_consultation_intake_completed(self, tx: Tx, event: ConsultationIntakeCompleted,
                                          envelope: Envelope) -> None:
         appointments.record_consultation(tx, event.consultation_id, event.patient_id, event.follow_up_eligible,
                                          envelope.sequence)
 
-    @consumes("identity", "staff_account_created")
+    @consumes(StaffAccountCreated)
     def on_staff_account_created(self, tx: Tx, event: StaffAccountCreated, envelope: Envelope) -> None:
         catalogue.record_staff(tx, event.account_id, event.role, event.department, None, envelope.sequence)
 
-    @consumes("identity", "staff_account_changed")
+    @consumes(StaffAccountChanged)
     def on_staff_account_changed(self, tx: Tx, event: StaffAccountChanged, envelope: Envelope) -> None:
         catalogue.record_staff(tx, event.account_id, event.role, event.department, event.status, envelope.sequence)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from functools import lru_cache
 
 from services.identity import consent, domain
@@ -28,6 +27,7 @@ from wenzhen.errors import validated
 from wenzhen.events import Envelope
 from wenzhen.service import ServiceBase, ServiceRpc, call, rpc
 from wenzhen.storage import Tx
+from wenzhen.timez import parse_iso
 from wenzhen.tokens import Signer
 
 log = logging.getLogger("identity")
@@ -113,7 +113,7 @@ class IdentityService(ServiceBase):
 
     @rpc
     def revoked_sessions(self, since: str) -> list[dict]:
-        return domain.revoked_sessions(self.identity, datetime.fromisoformat(since.replace("Z", "+00:00")))
+        return domain.revoked_sessions(self.identity, parse_iso(since))
 
     # the signed-in account ----------------------------------------------------------------------------
     @rpc
@@ -162,10 +162,10 @@ class IdentityService(ServiceBase):
     def deliver_otp(self, otp_id: str) -> dict:
         return domain.deliver_otp(self.identity, self.caller, otp_id)
 
-    @consumes("intake", "patient_link_created")
+    @consumes(PatientLinkCreated)
     def on_patient_link_created(self, tx: Tx, event: PatientLinkCreated, envelope: Envelope) -> None:
         domain.link_patient(tx, event.account_id, event.patient_id)
 
-    @consumes("intake", "patient_link_removed")
+    @consumes(PatientLinkRemoved)
     def on_patient_link_removed(self, tx: Tx, event: PatientLinkRemoved, envelope: Envelope) -> None:
         domain.unlink_patient(tx, event.account_id, event.patient_id)

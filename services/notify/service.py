@@ -1,7 +1,7 @@
 """notify's Nameko entrypoints."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from nameko.extensions import DependencyProvider
 
@@ -17,7 +17,7 @@ from wenzhen.events import Envelope
 from wenzhen.lease import LeasedLoop
 from wenzhen.service import ServiceBase, ServiceRpc, call, rpc
 from wenzhen.storage import Store, Tx
-from wenzhen.timez import utcnow
+from wenzhen.timez import parse_iso, utcnow
 
 
 class Dispatcher(LeasedLoop):
@@ -65,7 +65,7 @@ class NotifyService(ServiceBase):
     booking = ServiceRpc("booking")
     dispatcher = DispatcherProvider()
 
-    @consumes("intake", "patient_registered")
+    @consumes(PatientRegistered)
     def welcome_patient(self, tx: Tx, event: PatientRegistered, envelope: Envelope) -> None:
         if not domain.deserves_welcome(event):
             domain.note_unconfirmed(tx, event.patient_id)
@@ -73,7 +73,7 @@ class NotifyService(ServiceBase):
         contact = call(self.intake.get_contact, event.patient_id)
         domain.queue_welcome(tx, keyring(), event.patient_id, contact, envelope.id)
 
-    @consumes("intake", "complaint_answered")
+    @consumes(ComplaintAnswered)
     def tell_complaint_answered(self, tx: Tx, event: ComplaintAnswered, envelope: Envelope) -> None:
         """The patient learns there is an answer (and reads it signed in); escalations are staff matters."""
         if event.patient_id is None:
@@ -95,24 +95,24 @@ class NotifyService(ServiceBase):
         domain.queue_booking_sms(tx, keyring(), patient_id, lambda: call(self.intake.get_contact, patient_id), text,
                                  template, envelope.id)
 
-    @consumes("booking", "waitlist_offered")
+    @consumes(WaitlistOffered)
     def tell_waitlist_offer(self, tx: Tx, event: WaitlistOffered, envelope: Envelope) -> None:
-        text = domain.waitlist_offer_text(self._department(event.department), datetime.fromisoformat(event.start),
-                                          datetime.fromisoformat(event.offer_expires_at), utcnow())
+        text = domain.waitlist_offer_text(self._department(event.department), parse_iso(event.start),
+                                          parse_iso(event.offer_expires_at), utcnow())
         self._booking_sms(tx, event.patient_id, text, "waitlist_offer", envelope)
 
-    @consumes("booking", "appointment_reminder_due")
+    @consumes(AppointmentReminderDue)
     def remind_appointment(self, tx: Tx, event: AppointmentReminderDue, envelope: Envelope) -> None:
-        text = domain.reminder_text(self._department(event.department), datetime.fromisoformat(event.start),
+        text = domain.reminder_text(self._department(event.department), parse_iso(event.start),
                                     self._room(event.room), event.online)
         self._booking_sms(tx, event.patient_id, text, f"appointment_reminder_{event.hours_before}h", envelope)
 
-    @consumes("booking", "follow_up_due")
+    @consumes(FollowUpDue)
     def remind_follow_up(self, tx: Tx, event: FollowUpDue, envelope: Envelope) -> None:
         text = domain.follow_up_text(self._department(event.department), date.fromisoformat(event.due_date))
         self._booking_sms(tx, event.patient_id, text, "follow_up_due", envelope)
 
-    @consumes("identity", "otp_issued")
+    @consumes(OtpIssued)
     def send_otp(self, tx: Tx, event: OtpIssued, envelope: Envelope) -> None:
         delivery = call(self.identity.deliver_otp, event.otp_id)
         domain.queue_otp(tx, keyring(), delivery, envelope.id)

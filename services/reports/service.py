@@ -13,7 +13,7 @@ from pymongo import ASCENDING
 from wenzhen.audit import latest_checkpoints
 from wenzhen.auth import Role
 from wenzhen.config import SERVICES
-from wenzhen.consumer import consumes
+from wenzhen.consumer import consumes_all
 from wenzhen.errors import Forbidden
 from wenzhen.events import Envelope
 from wenzhen.service import ServiceBase, rpc
@@ -30,7 +30,7 @@ def _archiver(source: str):
                                   "envelope": envelope.model_dump(mode="json"), "received_at": utcnow()})
 
     archive.__name__ = f"archive_{source}"
-    return consumes(source, "#", typed=False)(archive)
+    return consumes_all(source)(archive)
 
 
 class ReportsService(ServiceBase):

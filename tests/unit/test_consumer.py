@@ -34,21 +34,21 @@ def recorder(fail_times: int = 0):
 
 def test_a_second_delivery_applies_nothing():
     store, (apply, calls), message = FakeStore(), recorder(), body()
-    assert consumer.consume(store, "notify.h", "q", message, apply) == "applied"
-    assert consumer.consume(store, "notify.h", "q", message, apply) == "duplicate"
+    assert consumer.consume(store, "notify.h", "q", message, apply, event=PatientRegistered) == "applied"
+    assert consumer.consume(store, "notify.h", "q", message, apply, event=PatientRegistered) == "duplicate"
     assert len(calls) == 1 and len(store["effects"].docs) == 1
     assert f"notify.h:{message['id']}" in store[PROCESSED].docs
 
 
 def test_each_handler_applies_the_event_once_on_its_own():
     store, (apply, _), message = FakeStore(), recorder(), body()
-    assert consumer.consume(store, "notify.a", "q", message, apply) == "applied"
-    assert consumer.consume(store, "notify.b", "q", message, apply) == "applied"
+    assert consumer.consume(store, "notify.a", "q", message, apply, event=PatientRegistered) == "applied"
+    assert consumer.consume(store, "notify.b", "q", message, apply, event=PatientRegistered) == "applied"
 
 
 def test_failures_roll_back_and_retry_until_success():
     store, (apply, calls) = FakeStore(), recorder(fail_times=2)
-    assert consumer.consume(store, "notify.h", "q", body(), apply) == "applied"
+    assert consumer.consume(store, "notify.h", "q", body(), apply, event=PatientRegistered) == "applied"
     assert len(calls) == 3
     assert len(store["effects"].docs) == 1  # the two failed attempts left nothing
     assert store[DEAD_LETTERS].docs == {}
@@ -56,7 +56,7 @@ def test_failures_roll_back_and_retry_until_success():
 
 def test_a_handler_that_always_fails_is_parked_with_its_message():
     store, (apply, calls), message = FakeStore(), recorder(fail_times=99), body()
-    assert consumer.consume(store, "notify.h", "evt-q", message, apply) == "parked"
+    assert consumer.consume(store, "notify.h", "evt-q", message, apply, event=PatientRegistered) == "parked"
     assert len(calls) == 3 and store["effects"].docs == {}
     (letter,) = store[DEAD_LETTERS].docs.values()
     assert letter["status"] == "parked" and letter["queue"] == "evt-q" and letter["attempts"] == 3
@@ -66,5 +66,21 @@ def test_a_handler_that_always_fails_is_parked_with_its_message():
 
 def test_a_malformed_message_is_parked_at_once():
     store, (apply, calls) = FakeStore(), recorder()
-    assert consumer.consume(store, "notify.h", "q", {"id": "x", "type": "?"}, apply) == "parked"
+    assert consumer.consume(store, "notify.h", "q", {"id": "x", "type": "?"}, apply, event=PatientRegistered) == "parked"
     assert calls == [] and len(store[DEAD_LETTERS].docs) == 1
+
+
+def test_consumes_takes_an_event_class_of_the_contracts():
+    with pytest.raises(TypeError):
+        consumer.consumes("intake")
+    with pytest.raises(TypeError):
+        consumer.consumes(PatientRegistered.__mro__[1])  # EventData itself names no event
+
+
+def test_an_event_is_parsed_only_as_its_own_class():
+    from services.intake.events import PatientLinkRemoved
+
+    envelope = Envelope.model_validate(body())
+    assert envelope.parsed_as(PatientRegistered).patient_id == "pat_1"
+    with pytest.raises(LookupError):
+        envelope.parsed_as(PatientLinkRemoved)

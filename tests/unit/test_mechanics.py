@@ -55,3 +55,13 @@ def test_a_callee_s_declared_error_reaches_the_calling_service_as_itself():
         back = deserialize(serialize(sent))
         assert type(back) is cls and back.payload == sent.payload
     assert isinstance(deserialize(serialize(CallTimeout("late"))), errors.Unavailable)
+
+
+def test_one_parser_for_times_that_crossed_a_process():
+    from datetime import UTC, datetime
+
+    from wenzhen.timez import parse_iso
+
+    at = datetime(2026, 3, 9, 0, 30, tzinfo=UTC)
+    assert parse_iso("2026-03-09T00:30:00Z") == at == parse_iso("2026-03-09T08:30:00+08:00")
+    assert parse_iso("2026-03-09T00:30:00") == at and parse_iso("2026-03-09T08:30:00.000+08:00").tzinfo == UTC

@@ -5,8 +5,8 @@ from services.intake import domain
 from services.intake.schemas import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
 from wenzhen.crypto import keyring
 from wenzhen.errors import validated
-from wenzhen.events import parse_time
 from wenzhen.service import rpc
+from wenzhen.timez import parse_iso
 
 
 class PatientEntrypoints:
@@ -47,7 +47,7 @@ class PatientEntrypoints:
     def removed_links(self, since: str) -> list[dict]:
         """For the gateway, when it (re)connects: the links removed since ``since`` (ids and times only), so tokens
         issued before a removal no longer act for that record (``gateway/revocations.py``)."""
-        return domain.removed_links(self.store, parse_time(since))
+        return domain.removed_links(self.store, parse_iso(since))
 
     @rpc
     def linked_patient_ids(self, account_id: str) -> list[str]:
