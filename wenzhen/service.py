@@ -12,20 +12,24 @@
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import time
+import typing
 
 from nameko.events import EventHandler
 from nameko.exceptions import UnknownService, deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ServiceRpc as NamekoServiceRpc
 from nameko.rpc import rpc as nameko_rpc
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from wenzhen import audit, context
 from wenzhen.auth import PRINCIPAL_KEY, Caller, Principal, Role, bind_caller
 from wenzhen.config import settings
 from wenzhen.crypto import keyring
-from wenzhen.errors import Forbidden, ServiceError, Unavailable, validated
+from wenzhen.errors import Forbidden, InvalidInput, ServiceError, Unavailable, from_pydantic, validated
 from wenzhen.outbox import Relay
 from wenzhen.storage import Store, client, ensure_indexes
 
@@ -33,9 +37,65 @@ _log = logging.getLogger("wenzhen.worker")
 
 
 def rpc(fn):
-    """Nameko's ``@rpc`` with our expected errors declared: they are the caller's
-    problem, so they are logged as info lines without a traceback (``logs.ExpectedErrors``)."""
-    return nameko_rpc(expected_exceptions=(ServiceError,))(fn)
+    """Nameko's ``@rpc`` with the contract enforced from the type hints, and our expected errors declared.
+
+    Each argument is validated against its annotation (a model of ``contracts``, ``str``, ``int | None``, …) before
+    the method runs: what crossed the process as JSON arrives as the typed value, or the call is refused with
+    :class:`InvalidInput` naming the field. The result is dumped to JSON by the return annotation. So an entrypoint
+    is ``def book(self, request: AppointmentRequest) -> Appointment`` and no more. Declared errors are the caller's
+    problem: logged as info lines without a traceback (``logs.ExpectedErrors``)."""
+    contract = _Contract(fn)
+
+    @functools.wraps(fn)
+    def entrypoint(self, *args, **kwargs):
+        return contract.dump(fn(self, *contract.load(self, args, kwargs)))
+
+    return nameko_rpc(expected_exceptions=(ServiceError,))(entrypoint)
+
+
+class _Contract:
+    """An entrypoint's parameters and result as pydantic types, built on first use (annotations are strings until
+    the module has finished importing)."""
+
+    def __init__(self, fn) -> None:
+        self.fn = fn
+        self._built: tuple | None = None
+
+    def _build(self) -> tuple:
+        if self._built is None:
+            hints = typing.get_type_hints(self.fn)
+            signature = inspect.signature(self.fn)
+            params = {name: TypeAdapter(hints.get(name, typing.Any)) for name in list(signature.parameters)[1:]}
+            result = TypeAdapter(hints.get("return", typing.Any))
+            models = {name for name in params if isinstance(hints.get(name), type) and issubclass(hints[name],
+                                                                                                 BaseModel)}
+            self._built = signature, params, result, models
+        return self._built
+
+    def load(self, service, args: tuple, kwargs: dict) -> list:
+        signature, params, _, models = self._build()
+        try:
+            bound = signature.bind(service, *args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"The call does not fit {self.fn.__name__}: {exc}.") from None
+        bound.apply_defaults()
+        values = []
+        for name, value in list(bound.arguments.items())[1:]:
+            if value is None and signature.parameters[name].default is None:
+                values.append(None)
+                continue
+            try:
+                values.append(params[name].validate_python(value))
+            except ValidationError as exc:
+                invalid = from_pydantic(exc)
+                if name not in models:  # a plain argument: name it (a model's fields are named by themselves)
+                    invalid = InvalidInput(invalid.detail, [{**e, "field": name if e["field"] == "body" else
+                                                             f"{name}.{e['field']}"} for e in invalid.errors])
+                raise invalid from None
+        return values
+
+    def dump(self, result):
+        return self._build()[2].dump_python(result, mode="json")
 
 
 def _declared(cls: type[ServiceError]) -> list[type[ServiceError]]:
