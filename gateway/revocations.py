@@ -26,9 +26,8 @@ from datetime import UTC, datetime, timedelta
 
 from wenzhen.auth import Principal
 from wenzhen.config import settings
-from wenzhen.events import parse_time
 from wenzhen.rpc_client import Subscription
-from wenzhen.timez import to_utc_iso
+from wenzhen.timez import parse_iso, to_utc_iso
 from wenzhen.tokens import LEEWAY_SECONDS
 
 log = logging.getLogger("gateway.revocations")
@@ -107,18 +106,18 @@ class Revocations:
     def on_event(self, envelope: dict) -> None:
         data = envelope.get("data", {})
         if data.get("session_id"):
-            self.revoke(data["session_id"], parse_time(data["expires_at"]).timestamp())
+            self.revoke(data["session_id"], parse_iso(data["expires_at"]).timestamp())
 
     def on_unlinked(self, envelope: dict) -> None:
         data = envelope.get("data", {})
         if data.get("account_id") and data.get("patient_id") and envelope.get("time"):
-            self.unlink(data["account_id"], data["patient_id"], parse_time(envelope["time"]).timestamp())
+            self.unlink(data["account_id"], data["patient_id"], parse_iso(envelope["time"]).timestamp())
 
     def catch_up(self, rpc_client, attempts: int | None = None) -> None:
         """Load the sessions revoked within the last token lifetime (identity)."""
         def load(since: str) -> None:
             for item in rpc_client.call("identity", "revoked_sessions", since, timeout=5):
-                self.revoke(item["session_id"], parse_time(item["revoked_at"]).timestamp() + self.window)
+                self.revoke(item["session_id"], parse_iso(item["revoked_at"]).timestamp() + self.window)
 
         self._catch_up("sessions", "ended sessions", load, attempts)
 
@@ -126,7 +125,7 @@ class Revocations:
         """Load the links removed within the last token lifetime (intake)."""
         def load(since: str) -> None:
             for item in rpc_client.call("intake", "removed_links", since, timeout=5):
-                self.unlink(item["account_id"], item["patient_id"], parse_time(item["removed_at"]).timestamp())
+                self.unlink(item["account_id"], item["patient_id"], parse_iso(item["removed_at"]).timestamp())
 
         self._catch_up("links", "removed links", load, attempts)
 
