@@ -12,15 +12,38 @@ from dataclasses import dataclass, field, fields
 SERVICES = ("identity", "intake", "booking", "records", "pharmacy", "payments", "notify", "reports")
 
 
-def _setting(env_var: str, default):
+def setting(env_var: str, default):
+    """A field of a settings class, read from ``env_var`` (empty or unset: ``default``)."""
     return field(default=default, metadata={"env": env_var})
 
 
-_CASTS = {"str": str, "int": int, "float": float}
+_setting = setting
+_CASTS = {"str": str, "int": int, "float": float, "bool": lambda raw: raw.strip().lower() in ("1", "true", "yes", "on")}
+
+
+class EnvSettings:
+    """Base of every settings class (these mechanics here; each service's own in ``services/<name>/settings.py``):
+    frozen dataclasses whose fields name their environment variable. Read once at start and passed in."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None):
+        """Settings from ``environ`` (default: the process environment); empty values mean the default."""
+        env = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f.metadata["env"])
+            if raw:
+                values[f.name] = _CASTS[f.type](raw)
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> dict[str, object]:
+        """Environment variable -> default, for the README's table and its check."""
+        return {f.metadata["env"]: f.default for f in fields(cls)}
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(EnvSettings):
     amqp_uri: str = _setting("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
     mongo_uri: str = _setting("MONGO_URI", "mongodb://127.0.0.1:27017/?replicaSet=secantus")
     db_prefix: str = _setting("WENZHEN_DB_PREFIX", "wenzhen_")
@@ -78,17 +101,6 @@ class Settings:
     reminder_offsets_hours: str = _setting("REMINDER_OFFSETS_HOURS", "24,2")
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Settings from ``environ`` (default: the process environment); empty values mean the default."""
-        env = os.environ if environ is None else environ
-        values = {}
-        for f in fields(cls):
-            raw = env.get(f.metadata["env"])
-            if raw:
-                values[f.name] = _CASTS[f.type](raw)
-        return cls(**values)
 
     def database_name(self, service: str) -> str:
         return f"{self.db_prefix}{service}"
