@@ -251,3 +251,58 @@ class FakeStore:
 
     def ping(self):
         return True
+
+
+# the per-capability fakes (issue 11): a capability's use cases over its store's named methods ---------------------
+class RecordingTx:
+    """What a use case's transaction body sees in a unit test: ``emit`` and the audit log, recorded."""
+
+    def __init__(self) -> None:
+        self.emitted: list = []
+        self.audited: list[dict] = []
+
+    def emit(self, data, subject):
+        self.emitted.append((subject, data))
+
+    def __getitem__(self, name):
+        from wenzhen.storage import AUDIT_LOG
+
+        if name != AUDIT_LOG:
+            raise UnsupportedByFake(f"a use case reaches {name!r} through its store's methods, not the transaction")
+        return SimpleNamespace(insert_one=self.audited.append)
+
+
+class FakeCapabilityStore:
+    """Base of ``tests/unit/<service>/<capability>/fakes.py``: subclasses keep their state in attributes (dicts and
+    lists) and implement the capability store's named methods over them. ``transact`` runs the body with a
+    :class:`RecordingTx` and puts the state back when the body raises (all or nothing, like the real one);
+    ``emitted`` and ``audited`` collect what committed bodies emitted and audited (and reads audit outside one)."""
+
+    _RECORDS = ("emitted", "audited")
+
+    def __init__(self) -> None:
+        self.emitted: list = []
+        self.audited: list[dict] = []
+
+    def transact(self, body):
+        saved = copy.deepcopy({k: v for k, v in vars(self).items() if k not in self._RECORDS})
+        tx = RecordingTx()
+        try:
+            result = body(tx)
+        except BaseException:
+            vars(self).update(saved)
+            raise
+        self.emitted.extend(tx.emitted)
+        self.audited.extend(tx.audited)
+        return result
+
+    def __getitem__(self, name):
+        from wenzhen.storage import AUDIT_LOG
+
+        if name != AUDIT_LOG:
+            raise UnsupportedByFake(f"a use case reaches {name!r} through its store's methods")
+        return SimpleNamespace(insert_one=self.audited.append)
+
+    def events(self, kind) -> list:
+        """The data of the committed events of one type."""
+        return [data for _subject, data in self.emitted if isinstance(data, kind)]

@@ -161,3 +161,21 @@ class Store:
     def ping(self) -> bool:
         self.db.command("ping")
         return True
+
+
+class CapabilityStore:
+    """Base of a capability's store (``services/<name>/<capability>/store.py``): every MongoDB query of the
+    capability is a named method of the subclass, over the service's database. The base gives the transaction
+    (``transact(body)``: body gets the :class:`Tx`, with ``emit``) and the audit log, which ``wenzhen.audit.record``
+    appends to outside a transaction; nothing else of the raw database is reachable through it."""
+
+    def __init__(self, db: Store) -> None:
+        self.db = db
+
+    def transact(self, body: Callable[[Tx], T]) -> T:
+        return self.db.transact(body)
+
+    def __getitem__(self, name: str):
+        if name != AUDIT_LOG:
+            raise KeyError(f"{type(self).__name__}: a capability reaches {name!r} through its store's methods")
+        return self.db[name]
