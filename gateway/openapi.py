@@ -81,7 +81,7 @@ def _build(operations: list) -> dict:
             ok["content"] = {op.content_type: {"schema": _schema_ref(op.response)}}
         elif op.media_types:  # a file: one of these, as the Content-Type says
             ok["content"] = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in op.media_types}
-        elif op.content_type != "application/json":
+        elif op.content_type != "application/json" and not op.content_type.endswith("+json"):
             ok["content"] = {op.content_type: {"schema": {"type": "string"}}}
         else:
             ok["content"] = {op.content_type: {"schema": {"type": "object"}}}
@@ -95,6 +95,9 @@ def _build(operations: list) -> dict:
             errors.setdefault(413, "The body is too large.")
             errors.setdefault(415, "The body is not application/json.")
             errors.setdefault(422, "A field is invalid; `errors` names each one.")
+        if op.query is not None:
+            errors.setdefault(422, "A query parameter is invalid or unknown; `errors` names each one.")
+        errors.setdefault(429, "Too many requests from this caller; `Retry-After` says when to try again.")
         for status, text in sorted(errors.items()):
             responses[str(status)] = {"description": text, "content": problem}
         responses["default"] = {"description": "Unexpected error (500), a service unavailable (503) or too slow "

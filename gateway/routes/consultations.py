@@ -121,7 +121,8 @@ class RuleTablePut(BaseModel):
 # opening and following a chat ----------------------------------------------------------------------------------
 @api.route("POST", "/v1/consultations", summary="Open a consultation", tags=TAGS, allow=PUBLIC,
            request=ConsultationOpen, response=Opened, status=201,
-           errors={422: "A field is invalid.", 429: "Too many chats opened from here."})
+           errors={403: "A role that does not open chats (patients, visitors and the desk logging a call do).",
+                   422: "A field is invalid.", 429: "Too many chats opened from here."})
 def open_consultation(call: Call) -> Reply:
     """Anyone may open a chat with a first message: an anonymous visitor gets `visitor_token` (access and refresh
     tokens of role `visitor`) for the following calls; a signed-in patient may name a record they act for; a

@@ -207,6 +207,13 @@ def test_openapi_document_describes_the_routes_from_the_models(stack):
     assert doc["components"]["securitySchemes"]["bearer"]["bearerFormat"] == "JWT"
     protected = [op for path in doc["paths"].values() for op in path.values() if op["security"]]
     assert all(op["x-roles"] and "401" in op["responses"] for op in protected)
+    # what the gateway answers anywhere is declared everywhere it can happen (the schema fuzzer checks each answer)
+    every = [(path, op) for path, ops in doc["paths"].items() for op in ops.values()]
+    assert all("429" in op["responses"] for _, op in every)  # the per-caller request budget
+    assert all("422" in op["responses"] for _, op in every if any(p["in"] == "query" for p in op["parameters"]))
+    assert "403" in doc["paths"]["/v1/consultations"]["post"]["responses"]  # roles that do not open chats
+    fhir = doc["paths"]["/v1/audit-events/fhir"]["get"]["responses"]["200"]["content"]["application/fhir+json"]
+    assert fhir["schema"] == {"type": "object"}  # JSON, not a string
     page = stack.http.get(stack.url + "/docs")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "/v1/patients" in page.text and "PatientRegistration" in page.text
