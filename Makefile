@@ -32,8 +32,9 @@ demo: $(STAMP)  ## a scripted patient journey against the running system
 bench: $(STAMP)  ## benchmarks with same-run baselines; writes bench/results/latest.json
 	@PYTHONPATH=. $(PY) -m bench
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and the import boundaries (import-linter contracts in pyproject.toml)
 	@$(VENV)/bin/ruff check .
+	@PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
 topology: $(STAMP)  ## declare exchanges and durable queues on AMQP_URI
 	@PYTHONPATH=. $(PY) -m deploy.topology

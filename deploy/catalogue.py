@@ -31,9 +31,10 @@ def snapshot_dir() -> Path:
 
 
 def event_types() -> list[type[EventData]]:
+    importlib.import_module("wenzhen.audit")  # every service's audit checkpoints (the mechanics' own event)
     for name in SERVICES:
-        if (ROOT / "services" / name / "events.py").exists():
-            importlib.import_module(f"services.{name}.events")
+        if (ROOT / "contracts" / name / "events.py").exists():
+            importlib.import_module(f"contracts.{name}.events")
     return sorted(REGISTRY.values(), key=lambda cls: (cls.source, cls.type))
 
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pyotp
 
+from contracts.intake.documents import resident_id_check_char
 from deploy.admin import DEMO_ADMIN_FILE, bootstrap
 from deploy.client import CONSENT, Api, ApiError, Session, SmsInbox, activate_staff, sign_in_staff
-from services.intake.documents import resident_id_check_char
 from wenzhen.config import settings
 from wenzhen.rpc_client import RemoteError, RpcError
 

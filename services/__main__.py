@@ -1,3 +1,3 @@
-from wenzhen.launcher import main
+from services.launcher import main
 
 main()

@@ -89,16 +89,6 @@ class Settings(EnvSettings):
     desk_poll_interval: float = _setting("DESK_POLL_INTERVAL", 0.5)
     transcript_retention_days: int = _setting("TRANSCRIPT_RETENTION_DAYS", 1096)
     attachment_max_bytes: int = _setting("ATTACHMENT_MAX_BYTES", 10_485_760)
-    # booking
-    booking_hold_minutes: int = _setting("BOOKING_HOLD_MINUTES", 10)
-    booking_horizon_days: int = _setting("BOOKING_HORIZON_DAYS", 14)
-    booking_no_show_grace_minutes: int = _setting("BOOKING_NO_SHOW_GRACE_MINUTES", 30)
-    booking_late_cancel_hours: int = _setting("BOOKING_LATE_CANCEL_HOURS", 24)
-    booking_sweep_seconds: float = _setting("BOOKING_SWEEP_SECONDS", 5.0)
-    booking_late_cancel_policy: str = _setting("BOOKING_LATE_CANCEL_POLICY", "mark")  # mark, keep_fee or refuse
-    booking_offer_minutes: int = _setting("BOOKING_OFFER_MINUTES", 30)
-    booking_follow_up_remind_days: int = _setting("BOOKING_FOLLOW_UP_REMIND_DAYS", 3)
-    reminder_offsets_hours: str = _setting("REMINDER_OFFSETS_HOURS", "24,2")
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 

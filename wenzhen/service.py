@@ -200,16 +200,32 @@ class RequestContext(DependencyProvider):
         return self._caller(worker_ctx)
 
 
+class ServiceSettings(DependencyProvider):
+    """The service's own settings (``services/<name>/settings.py``, the class named by ``settings_class``), read once
+    when the service starts; a setting its ``check()`` refuses stops the start, naming the variable."""
+
+    def setup(self) -> None:
+        cls = self.container.service_cls.settings_class
+        self.value = cls.from_env() if cls is not None else None
+        if self.value is not None and hasattr(self.value, "check"):
+            self.value.check()
+
+    def get_dependency(self, worker_ctx):
+        return self.value
+
+
 class ServiceBase:
-    """Subclass, set ``name`` and (optionally) ``indexes``; add entrypoints."""
+    """Subclass, set ``name``, ``settings_class`` and (optionally) ``indexes``; add entrypoints."""
 
     name: str
+    settings_class: type | None = None  # the service's EnvSettings subclass
     indexes: list = []
     retired_indexes: list = []  # (collection, index name) pairs dropped at start when present
     startup_checks: tuple = ()  # callables that raise when the service cannot work (e.g. a missing key)
 
     store = StoreProvider()
     caller = RequestContext()
+    settings = ServiceSettings()
 
     @rpc
     def health(self) -> dict:

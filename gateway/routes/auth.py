@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.api import Call, Reply
-from gateway.app_api import api
-from gateway.auth import PUBLIC, verifier
-from gateway.revocations import revocations
-from services.identity.schemas import (
+from contracts.identity.schemas import (
     Account,
     Activation,
     Login,
@@ -21,7 +17,11 @@ from services.identity.schemas import (
     RefreshRequest,
     Tokens,
 )
-from services.intake.schemas import LinkedPatient
+from contracts.intake.patients import LinkedPatient
+from gateway.api import Call, Reply
+from gateway.app_api import api
+from gateway.auth import PUBLIC, verifier
+from gateway.revocations import revocations
 from wenzhen.auth import Role
 
 ANYONE_SIGNED_IN = frozenset(Role)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.api import Call, Reply
-from gateway.app_api import api
-from gateway.auth import PUBLIC
-from gateway.problems import HttpProblem
-from services.booking.schemas import (
+from contracts.booking.schemas import (
     Appointment,
     AppointmentQuery,
     AppointmentRequest,
@@ -43,6 +39,10 @@ from services.booking.schemas import (
     WaitlistQuery,
     WaitlistRequest,
 )
+from gateway.api import Call, Reply
+from gateway.app_api import api
+from gateway.auth import PUBLIC
+from gateway.problems import HttpProblem
 from wenzhen.auth import Role
 
 TAGS = ["booking"]

@@ -5,15 +5,15 @@ call and records every look in its audit trail. Times are in the hospital's time
 """
 from __future__ import annotations
 
-from gateway.api import Call, Reply
-from gateway.app_api import api
-from services.intake.complaints import (
+from contracts.intake.complaints import (
     Complaint,
     ComplaintFiling,
     ComplaintQuery,
     ComplaintStatusChange,
     ComplaintSummary,
 )
+from gateway.api import Call, Reply
+from gateway.app_api import api
 from wenzhen.auth import Role
 
 TAGS = ["complaints"]

@@ -7,12 +7,10 @@ from urllib.parse import quote, unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway import streams
-from gateway.api import Call, Reply, Stream, read_body_bytes
-from gateway.app_api import api
-from gateway.auth import PUBLIC, verifier
-from services.booking.schemas import Appointment, AppointmentRequest
-from services.intake.consultation_schemas import (
+from contracts.booking.schemas import Appointment, AppointmentRequest
+from contracts.intake.consultations import (
+    FILE_TYPES,
+    MAX_FILE_BYTES,
     Close,
     Consultation,
     ConsultationOpen,
@@ -30,13 +28,17 @@ from services.intake.consultation_schemas import (
     ReadReceipt,
     RosterEntry,
     RosterView,
+    Shift,
     ShiftTable,
     Transfer,
     TriageAdvice,
 )
-from services.intake.history import History, HistoryPatch
+from contracts.intake.history import History, HistoryPatch
+from gateway import streams
+from gateway.api import Call, Reply, Stream, read_body_bytes
+from gateway.app_api import api
+from gateway.auth import PUBLIC, verifier
 from wenzhen.auth import Role
-from wenzhen.config import settings
 
 TAGS = ["consultations"]
 DESK_TAGS = ["desk"]
@@ -91,16 +93,6 @@ class Receipts(BaseModel):
 class Posted(BaseModel):
     items: list[Message] = Field(description="The message, then any system message it caused (emergency advice, the "
                                              "out-of-hours reply).")
-
-
-class Shift(BaseModel):
-    code: str
-    name_zh: str
-    name_en: str
-    start: str
-    end: str
-    weekdays: list[int]
-    team_lead_id: str | None = None
 
 
 class RuleTableView(BaseModel):
@@ -189,11 +181,6 @@ def stream(call: Call, consultation_id: str) -> Stream:
         lambda since: call.rpc("intake", "list_messages", consultation_id, since, 100), consultation_id, after, first))
 
 
-# what intake accepts (it reads the kind from the bytes), and so what a download can be
-FILE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "video/mp4", "video/quicktime",
-              "application/pdf")
-
-
 @api.route("POST", "/v1/consultations/{consultation_id}/attachments", summary="Share a photo, video or document",
            tags=TAGS, allow=CHAT, query=AttachmentQuery, response=Posted, status=201,
            raw_body="The file's bytes (photo, short video or PDF); the kind is read from its content.",
@@ -202,7 +189,7 @@ FILE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic"
 def post_attachment(call: Call, consultation_id: str) -> Reply:
     """Send the file itself as the body (any Content-Type; the kind is read from the bytes): photos (JPEG, PNG, GIF,
     WebP, HEIC) up to 10 MiB, videos (MP4, MOV) up to 20 MiB, PDF documents up to 10 MiB. Stored encrypted."""
-    limit = settings().attachment_max_bytes * 2  # video's own limit is checked by intake; this bounds the read
+    limit = MAX_FILE_BYTES  # the largest any file may be (a video); intake checks each kind's own limit
     data = read_body_bytes(call.req, limit, what="file")
     items = call.rpc("intake", "post_attachment", consultation_id, base64.b64encode(data).decode(), call.query.name)
     return Reply({"items": items}, 201)

@@ -2,10 +2,7 @@
 an entry's variables for a chat; the base fee schedule and the doctors' profiles are public."""
 from __future__ import annotations
 
-from gateway.api import Call, Reply
-from gateway.app_api import api
-from gateway.auth import PUBLIC
-from services.intake.knowledge_schemas import (
+from contracts.intake.knowledge import (
     Article,
     ArticleChange,
     ArticleInput,
@@ -16,6 +13,9 @@ from services.intake.knowledge_schemas import (
     Rendered,
     RenderRequest,
 )
+from gateway.api import Call, Reply
+from gateway.app_api import api
+from gateway.auth import PUBLIC
 from wenzhen.auth import Role
 
 TAGS = ["knowledge"]

@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.api import Call, Reply
-from gateway.app_api import api
-from services.intake.schemas import (
+from contracts.intake.patients import (
     IdentityDocumentInput,
     IdentityVerification,
     Patient,
     PatientChange,
     PatientRegistration,
 )
+from gateway.api import Call, Reply
+from gateway.app_api import api
 from wenzhen.audit import merge
 from wenzhen.auth import Role
 from wenzhen.config import SERVICES

@@ -5,9 +5,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts.identity.schemas import StaffAccount, StaffCreate, StaffCreated, StaffUpdate
 from gateway.api import Call, Reply
 from gateway.app_api import api
-from services.identity.schemas import StaffAccount, StaffCreate, StaffCreated, StaffUpdate
 from wenzhen.auth import STAFF_ROLES, Role
 
 TAGS = ["staff"]

@@ -54,8 +54,7 @@ from datetime import date, datetime, time, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.booking import catalogue
-from services.booking.events import (
+from contracts.booking.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
@@ -65,12 +64,7 @@ from services.booking.events import (
     AppointmentRescheduled,
     SlotHeld,
 )
-from services.booking.places import APPOINTMENTS, SYSTEM, SlotGone, new_appointment, release, take_place
-from services.booking.places import appointment_fields as _fields
-from services.booking.places import slot_fields as _slot_fields
-from services.booking.places import transact as transact_releasing
-from services.booking.schedules import SLOTS, local_midnight
-from services.booking.schemas import (
+from contracts.booking.schemas import (
     Appointment,
     AppointmentRequest,
     CancelRequest,
@@ -83,10 +77,15 @@ from services.booking.schemas import (
     Visit,
     WaitlistRequest,
 )
+from services.booking.catalogue.store import CatalogueStore
+from services.booking.places import APPOINTMENTS, SYSTEM, SlotGone, new_appointment, release, take_place
+from services.booking.places import appointment_fields as _fields
+from services.booking.places import slot_fields as _slot_fields
+from services.booking.places import transact as transact_releasing
+from services.booking.schedules import SLOTS, local_midnight
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Principal, Role
-from wenzhen.config import Settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError, field_error
 from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import as_utc, hospital_zone, to_local_iso, to_utc_iso, utcnow
@@ -129,7 +128,7 @@ LATE_CANCEL_POLICIES = ("mark", "keep_fee", "refuse")
 
 @dataclass(frozen=True)
 class Policy:
-    """The configurable times and rules of booking (see ``wenzhen/config.py``).
+    """The configurable times and rules of booking (``services/booking/settings.py``).
 
     ``late_cancel_policy`` says what a cancellation inside ``late_cancel`` before the start means: ``mark`` (allowed,
     marked late, the fee refunded), ``keep_fee`` (allowed and marked, but a patient's own cancellation keeps the fee:
@@ -147,21 +146,21 @@ class Policy:
     follow_up_remind_days: int = 3
 
     @classmethod
-    def from_settings(cls, cfg: Settings) -> Policy:
-        if cfg.booking_late_cancel_policy not in LATE_CANCEL_POLICIES:
+    def from_settings(cls, cfg) -> Policy:
+        """From ``services.booking.settings.BookingSettings``."""
+        if cfg.late_cancel_policy not in LATE_CANCEL_POLICIES:
             raise InvalidInput("Unknown late-cancellation policy.",
                                [field_error("BOOKING_LATE_CANCEL_POLICY", f"one of {', '.join(LATE_CANCEL_POLICIES)}",
                                             "enum")])
-        if cfg.booking_offer_minutes < 1:
+        if cfg.offer_minutes < 1:
             raise InvalidInput("A waitlist offer lasts at least a minute.",
                                [field_error("BOOKING_OFFER_MINUTES", "at least 1", "range")])
-        return cls(hold=timedelta(minutes=cfg.booking_hold_minutes),
-                   late_cancel=timedelta(hours=cfg.booking_late_cancel_hours),
-                   late_cancel_policy=cfg.booking_late_cancel_policy,
-                   no_show_grace=timedelta(minutes=cfg.booking_no_show_grace_minutes),
-                   horizon_days=cfg.booking_horizon_days, offer=timedelta(minutes=cfg.booking_offer_minutes),
+        return cls(hold=timedelta(minutes=cfg.hold_minutes), late_cancel=timedelta(hours=cfg.late_cancel_hours),
+                   late_cancel_policy=cfg.late_cancel_policy,
+                   no_show_grace=timedelta(minutes=cfg.no_show_grace_minutes), horizon_days=cfg.horizon_days,
+                   offer=timedelta(minutes=cfg.offer_minutes),
                    reminder_offsets=reminder_offsets(cfg.reminder_offsets_hours),
-                   follow_up_remind_days=cfg.booking_follow_up_remind_days)
+                   follow_up_remind_days=cfg.follow_up_remind_days)
 
 
 def reminder_offsets(text: str) -> tuple[int, ...]:
@@ -295,11 +294,11 @@ def _booking(caller: Caller, request: AppointmentRequest, policy: Policy, appoin
                                         "fingerprint": fingerprint, "appointment_id": appointment_id,
                                         "created_at": now})
         slot = take_place(tx, sid, now)
-        settings = catalogue.service_settings(tx, slot["service"])
+        settings = CatalogueStore(tx).service(slot["service"])
         confirmed = not settings.prepayment
         doc = new_appointment(
             appointment_id=appointment_id, patient_id=request.patient_id, slot=slot,
-            doctor=catalogue.doctor_doc(tx, slot["doctor_id"]), settings=settings, kind=kind.value, notice=notice,
+            doctor=CatalogueStore(tx).bookable(slot["doctor_id"]), settings=settings, kind=kind.value, notice=notice,
             status=Status.confirmed if confirmed else Status.held, now=now, booked_by=principal.sub,
             booked_by_role=principal.role.value, hold_expires_at=None if confirmed else now + policy.hold,
             follow_up_of=request.follow_up_of, consultation_id=consultation_id,
@@ -362,7 +361,7 @@ def half_day_candidates(store: Store, day: date, half: HalfDay, *, service: str,
 def visit_kind(store: Store, caller: Caller, request: AppointmentRequest | WaitlistRequest,
                service: ServiceCode) -> tuple[Visit, str | None]:
     """In person: a visit. Online: with diagnosis for follow-ups of an in-person diagnosis, else consultation only."""
-    if not catalogue.service_settings(store, service).online:
+    if not CatalogueStore(store).service(service).online:
         if request.follow_up_of is not None:
             _prior_visit(store, request)
         return Visit.visit, None

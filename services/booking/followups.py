@@ -20,12 +20,13 @@ from datetime import date, datetime, time, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.booking import catalogue, schedules
+from contracts.booking.events import FollowUpDue, FollowUpPlanned
+from contracts.booking.schemas import FollowUpPlan, FollowUpRequest, ServiceCode, Slot, Status
+from services.booking import schedules
 from services.booking.appointments import SWEEP_BATCH, Policy, authorized, require_own_record
-from services.booking.events import FollowUpDue, FollowUpPlanned
+from services.booking.catalogue.store import CatalogueStore
 from services.booking.places import APPOINTMENTS
 from services.booking.schedules import local_today
-from services.booking.schemas import FollowUpPlan, FollowUpRequest, ServiceCode, Slot, Status
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE
 from wenzhen.auth import Caller, Role
@@ -70,8 +71,8 @@ def plan_follow_up(store: Store, keys: Keyring, caller: Caller, appointment_id: 
         raise Conflict("Only a completed in-person visit is followed up.",
                        [field_error("status", f"is {visit['status']}{' (online)' if visit['online'] else ''}",
                                     "state")])
-    doctor = catalogue.doctor_doc(store, visit["doctor_id"]) or {}
-    if request.service not in FOLLOW_UP_SERVICES or request.service.value not in doctor.get("services", ()):
+    doctor = CatalogueStore(store).bookable(visit["doctor_id"])
+    if request.service not in FOLLOW_UP_SERVICES or request.service.value not in (doctor.services if doctor else ()):
         raise InvalidInput("The follow-up is a follow-up visit, an online follow-up or an examination this doctor "
                            "offers.", [field_error("service", "is not a follow-up service of this doctor",
                                                    "not_offered")])

@@ -19,10 +19,11 @@ from typing import TypeVar
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.booking import catalogue
-from services.booking.events import SlotHeld, SlotReleased, WaitlistOffered
+from contracts.booking.events import SlotHeld, SlotReleased, WaitlistOffered
+from contracts.booking.schemas import ServiceSettings, Status, WaitlistStatus
+from services.booking.catalogue.rules import Bookable
+from services.booking.catalogue.store import CatalogueStore
 from services.booking.schedules import SLOTS
-from services.booking.schemas import ServiceSettings, Status, WaitlistStatus
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE
 from wenzhen.auth import Caller
@@ -106,8 +107,8 @@ def _offer(tx: Tx, slot: dict, freed: dict, reason: str, now: datetime, offer_fo
             continue
         doc = new_appointment(
             appointment_id=appointment_id, patient_id=entry["patient_id"], slot=slot,
-            doctor=catalogue.doctor_doc(tx, slot["doctor_id"]),
-            settings=catalogue.service_settings(tx, slot["service"]), kind=entry["kind"], notice=entry.get("notice"),
+            doctor=CatalogueStore(tx).bookable(slot["doctor_id"]),
+            settings=CatalogueStore(tx).service(slot["service"]), kind=entry["kind"], notice=entry.get("notice"),
             status=Status.offered, now=now, booked_by=entry["joined_by"], booked_by_role=entry["joined_by_role"],
             follow_up_of=entry.get("follow_up_of"), prior_diagnosis=entry.get("prior_diagnosis"),
             waitlist_id=entry["_id"], offer_expires_at=expires)
@@ -126,7 +127,7 @@ def _offer(tx: Tx, slot: dict, freed: dict, reason: str, now: datetime, offer_fo
     return None
 
 
-def new_appointment(*, appointment_id: str, patient_id: str, slot: dict, doctor: dict | None,
+def new_appointment(*, appointment_id: str, patient_id: str, slot: dict, doctor: Bookable | None,
                     settings: ServiceSettings, kind: str, notice: str | None, status: Status, now: datetime,
                     booked_by: str, booked_by_role: str, hold_expires_at: datetime | None = None,
                     follow_up_of: str | None = None, consultation_id: str | None = None,
@@ -138,7 +139,7 @@ def new_appointment(*, appointment_id: str, patient_id: str, slot: dict, doctor:
         "doctor_id": slot["doctor_id"], "department": slot["department"], "service": slot["service"],
         "start": slot["start"], "end": slot["end"], "room": slot.get("room"), "online": slot["online"],
         "kind": kind, "notice": notice, "status": status.value, "holds_slot": True,
-        "fee_fen": doctor["fee_fen"] if doctor else 0, "prepayment": settings.prepayment,
+        "fee_fen": doctor.fee_fen if doctor else 0, "prepayment": settings.prepayment,
         "hold_expires_at": hold_expires_at, "booked_at": now, "booked_by": booked_by, "booked_by_role": booked_by_role,
         "confirmed_at": now if status == Status.confirmed else None, "reschedules": 0,
         "follow_up_of": follow_up_of, "consultation_id": consultation_id, "prior_diagnosis": prior_diagnosis,

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, ReturnDocument
 
-from services.booking.events import AppointmentReminderDue
+from contracts.booking.events import AppointmentReminderDue
+from contracts.booking.schemas import Status
 from services.booking.places import APPOINTMENTS, appointment_fields
-from services.booking.schemas import Status
 from wenzhen.storage import Store, Tx
 from wenzhen.timez import as_utc, to_utc_iso
 

@@ -24,8 +24,9 @@ from datetime import date, datetime, time, timedelta
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from services.booking import catalogue
-from services.booking.schemas import Generation, Schedule, ScheduleTemplate, ServiceCode, ServiceSettings, Slot
+from contracts.booking.schemas import Generation, Schedule, ScheduleTemplate, ServiceCode, ServiceSettings, Slot
+from services.booking.catalogue.rules import require_manager
+from services.booking.catalogue.store import CatalogueStore
 from wenzhen import audit
 from wenzhen.audit import UPDATE
 from wenzhen.auth import Caller, Role
@@ -64,11 +65,11 @@ def local_today(now: datetime) -> date:
 def put_schedule(store: Store, caller: Caller, doctor_id: str, template: ScheduleTemplate, horizon_days: int,
                  now: datetime | None = None) -> Schedule:
     """Replace a doctor's template (managers), then bring the doctor's slots in line with it at once."""
-    catalogue.require_manager(caller)
-    doctor = catalogue.doctor_doc(store, doctor_id)
+    require_manager(caller.principal)
+    doctor = CatalogueStore(store).bookable(doctor_id)
     if doctor is None:
         raise NotFound(f"No doctor profile {doctor_id}; create it first.")
-    services = catalogue.all_services(store)
+    services = CatalogueStore(store).services()
     _check_sessions(store, doctor, services, template)
     stored = template.model_dump(mode="json")
 
@@ -91,11 +92,11 @@ def _check_sessions(store: Store, doctor: dict, services: dict[ServiceCode, Serv
     parts = [(f"sessions.{i}", s.service, s.room) for i, s in enumerate(template.sessions)]
     parts += [(f"exceptions.{i}", e.service, e.room) for i, e in enumerate(template.exceptions) if e.kind == "extra"]
     for where, service, room in parts:
-        if service.value not in doctor["services"]:
+        if service.value not in doctor.services:
             errors.append(field_error(f"{where}.service", "is not a service this doctor offers", "not_offered"))
         if services[service].online and room is not None:
             errors.append(field_error(f"{where}.room", "an online service has no room", "online"))
-        elif room is not None and not catalogue.room_exists(store, room):
+        elif room is not None and not CatalogueStore(store).room_exists(room):
             errors.append(field_error(f"{where}.room", "is not a room in the catalogue", "unknown"))
     if errors:
         raise InvalidInput("The schedule does not fit the doctor's profile or the catalogue.", errors)
@@ -148,8 +149,8 @@ def planned_slots(doctor: dict, template: ScheduleTemplate, services: dict[Servi
 def _slot(doctor: dict, service: ServiceSettings, capacity: int, room: str | None, start: datetime,
           end: datetime) -> dict:
     start, end = as_utc(start), as_utc(end)
-    return {"_id": slot_id(doctor["_id"], start, service.code.value), "doctor_id": doctor["_id"],
-            "department": doctor["department"], "service": service.code.value, "online": service.online,
+    return {"_id": slot_id(doctor.id, start, service.code.value), "doctor_id": doctor.id,
+            "department": doctor.department, "service": service.code.value, "online": service.online,
             "room": None if service.online else room, "start": start, "end": end, "capacity": capacity,
             "booked": 0, "free": capacity, "status": "open"}
 
@@ -157,13 +158,13 @@ def _slot(doctor: dict, service: ServiceSettings, capacity: int, room: str | Non
 # generation ----------------------------------------------------------------------------------------------------------
 def generate_slots(store: Store, doctor_id: str, horizon_days: int, now: datetime) -> Generation:
     """Make the doctor's slots match the template for the horizon. Idempotent; every write is conditional."""
-    doctor = catalogue.doctor_doc(store, doctor_id)
+    doctor = CatalogueStore(store).bookable(doctor_id)
     doc = store[TEMPLATES].find_one({"_id": doctor_id})
     wanted: dict[str, dict] = {}
-    if doctor is not None and doctor["active"] and doc is not None:
+    if doctor is not None and doctor.active and doc is not None:
         template = ScheduleTemplate.model_validate({"sessions": doc["sessions"], "exceptions": doc["exceptions"]})
-        offered = set(doctor["services"])
-        wanted = {s["_id"]: s for s in planned_slots(doctor, template, catalogue.all_services(store), now,
+        offered = set(doctor.services)
+        wanted = {s["_id"]: s for s in planned_slots(doctor, template, CatalogueStore(store).services(), now,
                                                      horizon_days) if s["service"] in offered}
     window_end = local_midnight(local_today(now) + timedelta(days=horizon_days))
     existing = {s["_id"]: s for s in store[SLOTS].find({"doctor_id": doctor_id,

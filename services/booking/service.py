@@ -19,30 +19,27 @@ from datetime import datetime, timedelta
 
 from nameko.extensions import DependencyProvider
 
-from services.booking import appointments, catalogue, followups, reminders, schedules, waitlist
-from services.booking.appointments import Policy
-from services.booking.schemas import (
+from contracts.booking.schemas import (
     AppointmentQuery,
     AppointmentRequest,
     CancelRequest,
     CheckInRequest,
-    DepartmentChange,
-    DepartmentInput,
-    DoctorChange,
-    DoctorInput,
     DoctorSlotQuery,
     FollowUpQuery,
     FollowUpRequest,
     RescheduleRequest,
-    RoomInput,
     ScheduleTemplate,
-    ServiceChange,
     SlotSearch,
     WaitlistQuery,
     WaitlistRequest,
 )
-from services.identity.events import StaffAccountChanged, StaffAccountCreated
-from services.intake.events import ConsultationIntakeCompleted, PatientRegistered
+from contracts.intake.events import ConsultationIntakeCompleted, PatientRegistered
+from services.booking import appointments, followups, reminders, schedules, waitlist
+from services.booking.appointments import Policy
+from services.booking.catalogue import store as catalogue_store
+from services.booking.catalogue import usecases as catalogue
+from services.booking.catalogue.entrypoints import CatalogueEntrypoints
+from services.booking.settings import BookingSettings
 from wenzhen.auth import bind_caller
 from wenzhen.config import Settings, settings
 from wenzhen.consumer import consumes
@@ -61,8 +58,8 @@ GENERATE_EVERY = timedelta(hours=1)
 class SlotGenerator(LeasedLoop):
     lease_name = "slot-generator"
 
-    def __init__(self, store: Store, policy: Policy, cfg: Settings):
-        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=cfg.booking_sweep_seconds,
+    def __init__(self, store: Store, policy: Policy, cfg: Settings, sweep_seconds: float):
+        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=sweep_seconds,
                          retry_max=cfg.outbox_retry_max)
         self.store = store
         self.policy = policy
@@ -80,8 +77,8 @@ class SlotGenerator(LeasedLoop):
 class Sweeper(LeasedLoop):
     lease_name = "booking-sweeper"
 
-    def __init__(self, store: Store, policy: Policy, cfg: Settings):
-        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=cfg.booking_sweep_seconds,
+    def __init__(self, store: Store, policy: Policy, cfg: Settings, sweep_seconds: float):
+        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=sweep_seconds,
                          retry_max=cfg.outbox_retry_max)
         self.store = store
         self.policy = policy
@@ -104,10 +101,11 @@ class BookingTimers(DependencyProvider):
         self.loops: list[LeasedLoop] = []
 
     def start(self) -> None:  # after every dependency's setup, so the store exists
-        store = next(dep for dep in self.container.dependencies if dep.attr_name == "store").store
+        deps = {dep.attr_name: dep for dep in self.container.dependencies}
+        store, own = deps["store"].store, deps["settings"].value
         cfg = settings()
-        policy = Policy.from_settings(cfg)
-        self.loops = [SlotGenerator(store, policy, cfg), Sweeper(store, policy, cfg)]
+        self.loops = [SlotGenerator(store, own.policy, cfg, own.sweep_seconds),
+                      Sweeper(store, own.policy, cfg, own.sweep_seconds)]
         for loop in self.loops:
             self.container.spawn_managed_thread(loop.run, identifier=loop.lease_name)
 
@@ -131,70 +129,17 @@ def _dump(items) -> list[dict]:
     return [item.model_dump(mode="json") for item in items]
 
 
-class BookingService(ServiceBase):
+class BookingService(CatalogueEntrypoints, ServiceBase):
     name = "booking"
-    indexes = [*catalogue.INDEXES, *schedules.INDEXES, *appointments.INDEXES, *waitlist.INDEXES, *followups.INDEXES]
+    settings_class = BookingSettings
+    indexes = [*catalogue_store.INDEXES, *schedules.INDEXES, *appointments.INDEXES, *waitlist.INDEXES,
+               *followups.INDEXES]
 
     timers = BookingTimers()
 
     @property
     def policy(self) -> Policy:
-        return Policy.from_settings(settings())
-
-    # catalogue -------------------------------------------------------------------------------------------------
-    @rpc
-    def list_departments(self) -> list[dict]:
-        return _dump(catalogue.list_departments(self.store))
-
-    @rpc
-    def create_department(self, department: dict) -> dict:
-        valid = validated(DepartmentInput, department)
-        return catalogue.create_department(self.store, self.caller, valid).model_dump(mode="json")
-
-    @rpc
-    def change_department(self, code: str, change: dict) -> dict:
-        valid = validated(DepartmentChange, change)
-        return catalogue.change_department(self.store, self.caller, code, valid).model_dump(mode="json")
-
-    @rpc
-    def list_services(self) -> list[dict]:
-        return _dump(catalogue.all_services(self.store).values())
-
-    @rpc
-    def change_service(self, code: str, change: dict) -> dict:
-        valid = validated(ServiceChange, change)
-        result = catalogue.change_service(self.store, self.caller, code, valid)
-        schedules.request_regeneration(self.store)  # new slot lengths: the generator re-cuts every schedule
-        return result.model_dump(mode="json")
-
-    @rpc
-    def list_rooms(self) -> list[dict]:
-        return _dump(catalogue.list_rooms(self.store))
-
-    @rpc
-    def create_room(self, room: dict) -> dict:
-        return catalogue.create_room(self.store, self.caller, validated(RoomInput, room)).model_dump(mode="json")
-
-    @rpc
-    def list_doctors(self, department: str | None = None) -> list[dict]:
-        return _dump(catalogue.list_doctors(self.store, keyring(), department))
-
-    @rpc
-    def get_doctor(self, doctor_id: str) -> dict:
-        return catalogue.get_doctor(self.store, keyring(), doctor_id).model_dump(mode="json")
-
-    @rpc
-    def create_doctor(self, doctor: dict) -> dict:
-        valid = validated(DoctorInput, doctor)
-        return catalogue.create_doctor(self.store, keyring(), self.caller, valid).model_dump(mode="json")
-
-    @rpc
-    def change_doctor(self, doctor_id: str, change: dict) -> dict:
-        valid = validated(DoctorChange, change)
-        result = catalogue.change_doctor(self.store, keyring(), self.caller, doctor_id, valid)
-        if valid.active is not None or valid.services is not None:  # slots opened or closed accordingly
-            schedules.generate_slots(self.store, doctor_id, self.policy.horizon_days, utcnow())
-        return result.model_dump(mode="json")
+        return self.settings.policy
 
     # schedules and availability ------------------------------------------------------------------------------------
     @rpc
@@ -217,7 +162,7 @@ class BookingService(ServiceBase):
     @rpc
     def doctor_slots(self, doctor_id: str, query: dict) -> list[dict]:
         q = validated(DoctorSlotQuery, query)
-        catalogue.get_doctor(self.store, keyring(), doctor_id)  # 404 for an unknown or inactive doctor
+        catalogue.doctor(self.catalogue, doctor_id)  # 404 for an unknown or inactive doctor
         return _dump(schedules.search_slots(
             self.store, now=utcnow(), horizon_days=self.policy.horizon_days, doctor_id=doctor_id,
             service=q.service, day_from=getattr(q, "from"), day_to=q.to, limit=q.limit))
@@ -331,11 +276,3 @@ class BookingService(ServiceBase):
                                          envelope: Envelope) -> None:
         appointments.record_consultation(tx, event.consultation_id, event.patient_id, event.follow_up_eligible,
                                          envelope.sequence)
-
-    @consumes(StaffAccountCreated)
-    def on_staff_account_created(self, tx: Tx, event: StaffAccountCreated, envelope: Envelope) -> None:
-        catalogue.record_staff(tx, event.account_id, event.role, event.department, None, envelope.sequence)
-
-    @consumes(StaffAccountChanged)
-    def on_staff_account_changed(self, tx: Tx, event: StaffAccountChanged, envelope: Envelope) -> None:
-        catalogue.record_staff(tx, event.account_id, event.role, event.department, event.status, envelope.sequence)

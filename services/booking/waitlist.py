@@ -24,7 +24,16 @@ from datetime import date, datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.booking import catalogue
+from contracts.booking.events import AppointmentBooked, AppointmentConfirmed, WaitlistOfferEnded
+from contracts.booking.schemas import (
+    Appointment,
+    ServiceCode,
+    Status,
+    WaitlistEntry,
+    WaitlistOffer,
+    WaitlistRequest,
+    WaitlistStatus,
+)
 from services.booking.appointments import (
     BOOK_FOR_OTHERS,
     SWEEP_BATCH,
@@ -34,7 +43,7 @@ from services.booking.appointments import (
     to_appointment,
     visit_kind,
 )
-from services.booking.events import AppointmentBooked, AppointmentConfirmed, WaitlistOfferEnded
+from services.booking.catalogue.store import CatalogueStore
 from services.booking.places import (
     APPOINTMENTS,
     SYSTEM,
@@ -44,15 +53,6 @@ from services.booking.places import (
 )
 from services.booking.places import transact as transact_releasing
 from services.booking.schedules import SLOTS, local_midnight, local_today
-from services.booking.schemas import (
-    Appointment,
-    ServiceCode,
-    Status,
-    WaitlistEntry,
-    WaitlistOffer,
-    WaitlistRequest,
-    WaitlistStatus,
-)
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role
@@ -150,11 +150,11 @@ def _slot_target(store: Store, request: WaitlistRequest, now: datetime) -> dict:
 
 
 def _day_target(store: Store, request: WaitlistRequest, policy: Policy, now: datetime) -> dict:
-    doctor = catalogue.doctor_doc(store, request.doctor_id)
-    if doctor is None or not doctor["active"]:
+    doctor = CatalogueStore(store).bookable(request.doctor_id)
+    if doctor is None or not doctor.active:
         raise NotFound(f"No doctor {request.doctor_id}.")
     service = request.service.value
-    if service not in doctor["services"]:
+    if service not in doctor.services:
         raise InvalidInput("The doctor does not offer this service.",
                            [field_error("service", "is not offered by this doctor", "not_offered")])
     today = local_today(now)
@@ -165,7 +165,7 @@ def _day_target(store: Store, request: WaitlistRequest, policy: Policy, now: dat
                            [field_error("date", f"is beyond the booking horizon ({policy.horizon_days} days)",
                                         "beyond_horizon")])
     lo, hi = as_utc(local_midnight(request.date)), as_utc(local_midnight(request.date + timedelta(days=1)))
-    sessions = {"doctor_id": doctor["_id"], "service": service, "status": "open",
+    sessions = {"doctor_id": doctor.id, "service": service, "status": "open",
                 "start": {"$gt": max(lo, now), "$lt": hi}}
     if store[SLOTS].find_one(sessions, {"_id": 1}) is None:
         raise Conflict("The doctor has no more sessions of this service that day.",
@@ -173,9 +173,9 @@ def _day_target(store: Store, request: WaitlistRequest, policy: Policy, now: dat
     if store[SLOTS].find_one({**sessions, "free": {"$gt": 0}}, {"_id": 1}) is not None:
         raise Conflict("There are free places that day: book one instead.",
                        [field_error("date", "has free places", "available")])
-    return {"doctor_id": doctor["_id"], "department": doctor["department"], "service": service, "slot_id": None,
+    return {"doctor_id": doctor.id, "department": doctor.department, "service": service, "slot_id": None,
             "day": request.date.isoformat(), "window_start": lo, "until": hi,
-            "target": f"{doctor['_id']}|{service}|{request.date.isoformat()}"}
+            "target": f"{doctor.id}|{service}|{request.date.isoformat()}"}
 
 
 def _local_day(moment: datetime) -> date:

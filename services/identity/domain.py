@@ -27,8 +27,7 @@ import pyotp
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.identity import consent
-from services.identity.events import (
+from contracts.identity.events import (
     AccountLocked,
     AccountRegistered,
     ConsentWithdrawn,
@@ -37,8 +36,7 @@ from services.identity.events import (
     StaffAccountChanged,
     StaffAccountCreated,
 )
-from services.identity.passwords import Passwords
-from services.identity.schemas import (
+from contracts.identity.schemas import (
     Account,
     Activation,
     ConsentRecord,
@@ -58,6 +56,8 @@ from services.identity.schemas import (
     TotpEnrolment,
     missing_for_role,
 )
+from services.identity import consent
+from services.identity.passwords import Passwords
 from wenzhen import audit, ids, ratelimit
 from wenzhen.audit import CREATE, EXECUTE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role

@@ -4,9 +4,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-from services.identity import consent, domain
-from services.identity.passwords import Passwords
-from services.identity.schemas import (
+from contracts.identity.schemas import (
     Activation,
     Login,
     MfaVerify,
@@ -18,7 +16,9 @@ from services.identity.schemas import (
     StaffCreate,
     StaffUpdate,
 )
-from services.intake.events import PatientLinkCreated, PatientLinkRemoved
+from contracts.intake.events import PatientLinkCreated, PatientLinkRemoved
+from services.identity import consent, domain
+from services.identity.passwords import Passwords
 from wenzhen import ratelimit
 from wenzhen.config import settings
 from wenzhen.consumer import consumes

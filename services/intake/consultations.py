@@ -15,19 +15,7 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.intake import access, attachments, desk, redflags, rulebook, shifts, triage
-from services.intake.chats import (
-    CHAT_CARE,
-    CHAT_CARE_AFTER_CLOSE,
-    CONSULTATIONS,
-    MESSAGES,
-    OPEN,
-    PATIENT_SIDE,
-    STAFF_SIDE,
-    load,
-    side,
-)
-from services.intake.consultation_schemas import (
+from contracts.intake.consultations import (
     Attachment,
     Close,
     Consultation,
@@ -42,7 +30,7 @@ from services.intake.consultation_schemas import (
     Transfer,
     TriageAdvice,
 )
-from services.intake.events import (
+from contracts.intake.events import (
     ConsultationAccepted,
     ConsultationAssigned,
     ConsultationClosed,
@@ -55,6 +43,18 @@ from services.intake.events import (
     ConsultationTransferred,
     RedFlagRaised,
     TriageRecommended,
+)
+from services.intake import access, attachments, desk, redflags, rulebook, shifts, triage
+from services.intake.chats import (
+    CHAT_CARE,
+    CHAT_CARE_AFTER_CLOSE,
+    CONSULTATIONS,
+    MESSAGES,
+    OPEN,
+    PATIENT_SIDE,
+    STAFF_SIDE,
+    load,
+    side,
 )
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome

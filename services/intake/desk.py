@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING
 
+from contracts.intake.consultations import DeskView, QueueInfo, QueueItem, RosterEntry, RosterView
+from contracts.intake.events import ConsultationAssigned, ConsultationIncidentOpened, ServiceLevelBreached
 from services.intake import routing, shifts, sla
 from services.intake.chats import CONSULTATIONS, OPEN
-from services.intake.consultation_schemas import DeskView, QueueInfo, QueueItem, RosterEntry, RosterView
-from services.intake.events import ConsultationAssigned, ConsultationIncidentOpened, ServiceLevelBreached
 from wenzhen import ids
 from wenzhen.auth import Caller, Role
 from wenzhen.config import Settings

@@ -11,15 +11,15 @@ from datetime import datetime, timedelta
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.intake import access, documents
-from services.intake.events import (
+from contracts.intake import documents
+from contracts.intake.events import (
     PatientIdentityDocumentRecorded,
     PatientIdentityVerified,
     PatientLinkCreated,
     PatientLinkRemoved,
     PatientRegistered,
 )
-from services.intake.schemas import (
+from contracts.intake.patients import (
     IdentityDocumentInput,
     IdentityStatus,
     IdentityVerification,
@@ -29,6 +29,7 @@ from services.intake.schemas import (
     PatientRegistration,
     Relationship,
 )
+from services.intake import access
 from wenzhen import audit, ids, ratelimit
 from wenzhen.audit import CREATE, DELETE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role

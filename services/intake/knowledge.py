@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from services.intake.knowledge_schemas import (
+from contracts.intake.knowledge import (
     ARTICLE_VIEWS,
     TEXT,
     VARIABLES,

@@ -10,8 +10,8 @@ through the same validation as a manager's.
 """
 from __future__ import annotations
 
+from contracts.intake.knowledge import ArticleInput
 from services.intake.knowledge import KNOWLEDGE, new_document
-from services.intake.knowledge_schemas import ArticleInput
 from wenzhen.storage import Store, Tx
 
 SEEDED_BY = "intake:seed"

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from services.intake.events import RuleTablePublished
+from contracts.intake.events import RuleTablePublished
 from services.intake.redflags import DEFAULT_RED_FLAGS, RedFlagRule
 from services.intake.triage import DEFAULT_TRIAGE_RULES, TriageRule
 from wenzhen.auth import Caller, Role

@@ -18,65 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import ValidationError
 
+from contracts.intake.consultations import Shift
 from wenzhen.errors import InvalidInput, field_error
-from wenzhen.fields import printable
 from wenzhen.timez import as_utc, hospital_zone
 
 SEARCH_DAYS = 8  # next_opening looks this many days ahead: a weekly roster always opens within a week
-
-ShiftName = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(printable)]
-Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday … 6 = Sunday.")]
-
-
-class Shift(BaseModel):
-    """One shift of the online desk, in the hospital's local time, on the weekdays it runs."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
-
-    code: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=32,
-                      description="Slug the consultants' rosters refer to.", examples=["day"])
-    name_zh: ShiftName = Field(examples=["白班"])
-    name_en: ShiftName = Field(examples=["Day shift"])
-    start: time = Field(description="Local start time, whole minutes (HH:MM).", examples=["08:00"])
-    end: time = Field(description="Local end time, whole minutes; earlier than start when the shift runs past "
-                                  "midnight.", examples=["17:00"])
-    weekdays: list[Weekday] = Field(default_factory=lambda: list(range(7)), min_length=1, max_length=7,
-                                    description="Weekdays the shift starts on, 0 = Monday … 6 = Sunday.")
-    team_lead_id: str | None = Field(default=None, min_length=1, max_length=64,
-                                     description="Account of the team lead responsible for the shift.")
-
-    @field_validator("start", "end")
-    @classmethod
-    def _wall_clock_minutes(cls, value: time) -> time:
-        if value.tzinfo is not None:
-            raise ValueError("must be a local time without a zone offset (the hospital's zone applies)")
-        if value.second or value.microsecond:
-            raise ValueError("must be a whole minute (HH:MM)")
-        return value
-
-    @field_validator("end")
-    @classmethod
-    def _not_empty(cls, value: time, info: ValidationInfo) -> time:
-        if info.data.get("start") == value:
-            raise ValueError("must differ from start (a shift of no length, or of a whole day, is ambiguous)")
-        return value
-
-    @field_validator("weekdays")
-    @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise ValueError("must not repeat a weekday")
-        return sorted(value)
-
-    @property
-    def overnight(self) -> bool:
-        """Whether the shift runs past midnight into the next day."""
-        return self.end < self.start
-
 
 DEFAULT_SHIFTS: tuple[Shift, ...] = (
     Shift(code="day", name_zh="白班", name_en="Day shift", start=time(8, 0), end=time(17, 0)),

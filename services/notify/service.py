@@ -5,9 +5,9 @@ from datetime import date
 
 from nameko.extensions import DependencyProvider
 
-from services.booking.events import AppointmentReminderDue, FollowUpDue, WaitlistOffered
-from services.identity.events import OtpIssued
-from services.intake.events import ComplaintAnswered, PatientRegistered
+from contracts.booking.events import AppointmentReminderDue, FollowUpDue, WaitlistOffered
+from contracts.identity.events import OtpIssued
+from contracts.intake.events import ComplaintAnswered, PatientRegistered
 from services.notify import domain
 from services.notify.channels import SmsChannel, sms_channel
 from wenzhen.config import settings

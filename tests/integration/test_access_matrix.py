@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from contracts.intake.documents import resident_id_check_char
 from deploy.client import Api, Session
-from services.intake.documents import resident_id_check_char
 from tests.integration.conftest import PatientUser, new_phone
 
 pytestmark = pytest.mark.integration

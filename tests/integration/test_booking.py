@@ -463,15 +463,15 @@ def test_booking_from_a_chat_is_refused_as_booking_refuses_it(clinic):
                what="booking to hear of the patient")
     cid = consultant.as_user.post("/v1/consultations", {"channel": "phone", "patient_id": patient["id"],
                                                         "message": "想改约一个号"})["consultation"]["id"]
-    full = clinic.slot_at(clinic.d1, "11:45")
+    full = clinic.slot_at(clinic.d2, "11:45")
     assert clinic.send("POST", "/v1/appointments", consultant, {"patient_id": other, "slot_id": full}).status_code \
         == 201
-    mine = clinic.slot_at(clinic.d1, "11:30")
+    mine = clinic.slot_at(clinic.d2, "11:30")
     cases = [({"slot_id": "slot_doesnotexist"}, 404),
              ({"slot_id": full}, 409),  # fully booked
              ({"slot_id": mine}, 201),
              ({"slot_id": mine}, 409),  # the patient holds a place in it already (another client id)
-             ({"slot_id": clinic.slot_at(clinic.d1, "11:15"), "service": "follow_up"}, 422)]  # not the slot's
+             ({"slot_id": clinic.slot_at(clinic.d2, "11:15"), "service": "follow_up"}, 422)]  # not the slot's
     for n, (choice, status) in enumerate(cases):
         answer = clinic.send("POST", f"/v1/consultations/{cid}/appointments", consultant,
                              {**choice, "client_id": f"refusal-case-{n:04d}"})
@@ -496,12 +496,12 @@ def test_an_unlinked_relative_s_record_is_out_of_reach_of_an_older_token_at_once
                what="booking to hear of the child's record")
     old = parent.session
     booked = clinic.send("POST", "/v1/appointments", old, {"patient_id": child["id"],
-                                                           "slot_id": clinic.slot_at(clinic.d1, "11:00")})
+                                                           "slot_id": clinic.slot_at(clinic.d2, "11:00")})
     assert booked.status_code == 201, booked.text
     assert clinic.send("DELETE", f"/v1/me/patients/{child['id']}", old).status_code == 204
     # the same token, issued before the unlink: no booking, no listing, no reading for the child any more
     again = clinic.send("POST", "/v1/appointments", old, {"patient_id": child["id"],
-                                                          "slot_id": clinic.slot_at(clinic.d1, "10:45")})
+                                                          "slot_id": clinic.slot_at(clinic.d2, "10:45")})
     assert again.status_code == 404, again.text
     assert clinic.send("GET", f"/v1/appointments?patient_id={child['id']}", old).status_code == 404
     assert clinic.send("GET", f"/v1/appointments/{booked.json()['id']}", old).status_code == 404
@@ -515,7 +515,7 @@ def test_confirm_and_check_in_answer_only_what_the_caller_may_read(clinic):
     stack = clinic.stack
     (patient,) = clinic.patients(1)
     booked = clinic.send("POST", "/v1/appointments", clinic.consultant,
-                         {"patient_id": patient, "slot_id": clinic.slot_at(clinic.d1, "10:30")}).json()
+                         {"patient_id": patient, "slot_id": clinic.slot_at(clinic.d2, "10:30")}).json()
     assert booked["status"] == "confirmed"
     stranger = stack.staff("consultant")
     assert clinic.send("GET", f"/v1/appointments/{booked['id']}", stranger).status_code == 404

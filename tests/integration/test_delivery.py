@@ -12,8 +12,8 @@ import sys
 import pika
 import pytest
 
+from contracts.intake.events import PatientRegistered
 from deploy.stack import ROOT
-from services.intake.events import PatientRegistered
 from tests.integration.conftest import consultant_context, new_phone, wait_until
 from wenzhen.faults import CRASH_EXIT_CODE
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from services.intake.events import PatientRegistered
+from contracts.intake.events import PatientRegistered
 from wenzhen.auth import (
     ALLOWED_PURPOSES,
     ANONYMOUS,

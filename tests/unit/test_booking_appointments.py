@@ -7,10 +7,7 @@ from datetime import date, timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.booking import appointments, schedules
-from services.booking import service as booking_service
-from services.booking.appointments import Policy
-from services.booking.events import (
+from contracts.booking.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentCheckedIn,
@@ -20,13 +17,18 @@ from services.booking.events import (
     SlotHeld,
     SlotReleased,
 )
-from services.booking.schemas import (
+from contracts.booking.schemas import (
     AppointmentRequest,
     CancelRequest,
     CheckInRequest,
     RescheduleRequest,
 )
+from services.booking import appointments, schedules
+from services.booking import service as booking_service
+from services.booking.appointments import Policy
+from services.booking.catalogue import entrypoints as catalogue_entrypoints
 from services.booking.service import BookingService
+from services.booking.settings import BookingSettings
 from tests.fakes import FakeStore
 from tests.unit.test_booking_schedules import (
     CONSULTANT,
@@ -486,7 +488,7 @@ def test_lists_follow_the_same_rules(store):
 def test_intake_books_for_a_consultation_as_the_consultant():
     store = world(now=utcnow())  # the RPC books at the real time
     store.transact(lambda tx: appointments.record_patient(tx, "pat_1"))
-    service = worker_factory(BookingService, store=store, caller=CONSULTANT)
+    service = worker_factory(BookingService, store=store, settings=BookingSettings(), caller=CONSULTANT)
     sid, other = (s.id for s in schedules.search_slots(store, now=utcnow(), horizon_days=14, service="first_visit",
                                                         limit=2))
     body = {"patient_id": "pat_1", "slot_id": sid}
@@ -496,20 +498,22 @@ def test_intake_books_for_a_consultation_as_the_consultant():
     assert emitted(store, AppointmentBooked)[0].consultation_id == "con_7"
     with pytest.raises(InvalidInput):
         service.book_for_consultation("con_7", body, "not a key!")
-    patient_side = worker_factory(BookingService, store=store, caller=PATIENT)
+    patient_side = worker_factory(BookingService, store=store, settings=BookingSettings(), caller=PATIENT)
     with pytest.raises(Forbidden):
         patient_side.book_for_consultation("con_7", {"patient_id": "pat_1", "slot_id": other})
 
 
 def test_the_schedule_rpc_generates_slots_at_once(monkeypatch):
     monkeypatch.setattr(booking_service, "keyring", lambda: KEYS)
+    monkeypatch.setattr(catalogue_entrypoints, "keyring", lambda: KEYS)
     store = world(template=None)
-    service = worker_factory(BookingService, store=store, caller=MANAGER)
+    service = worker_factory(BookingService, store=store, settings=BookingSettings(), caller=MANAGER)
     answer = service.put_schedule(DOCTOR_ID, {"sessions": [
         {"weekday": 1, "start": "08:00", "end": "09:00", "service": "first_visit"}]})
     assert answer["version"] == 1 and answer["generation"]["created"] >= 4
     assert answer["sessions"][0]["start"] == "08:00"
-    anyone = worker_factory(BookingService, store=store, caller=Caller(principal=Principal(kind="anonymous")))
+    anyone = worker_factory(BookingService, store=store, settings=BookingSettings(),
+                            caller=Caller(principal=Principal(kind="anonymous")))
     assert anyone.list_doctors("urology")[0]["display_name"] == "李明"
     assert anyone.doctor_slots(DOCTOR_ID, {"service": "first_visit", "limit": 2})[0]["service"] == "first_visit"
     with pytest.raises(Forbidden):

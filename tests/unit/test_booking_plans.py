@@ -8,10 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 
+from contracts.booking.events import AppointmentCancelled, AppointmentReminderDue, FollowUpDue, FollowUpPlanned
+from contracts.booking.schemas import CancelRequest, CheckInRequest, FollowUpRequest, RescheduleRequest
 from services.booking import appointments, followups, reminders
-from services.booking.appointments import Policy, reminder_offsets
-from services.booking.events import AppointmentCancelled, AppointmentReminderDue, FollowUpDue, FollowUpPlanned
-from services.booking.schemas import CancelRequest, CheckInRequest, FollowUpRequest, RescheduleRequest
+from services.booking.appointments import reminder_offsets
+from services.booking.settings import BookingSettings
 from tests.fakes import FakeStore
 from tests.unit.test_booking_appointments import (
     OTHER_PATIENT,
@@ -33,7 +34,6 @@ from tests.unit.test_booking_schedules import (
     local,
     world,
 )
-from wenzhen.config import Settings
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wenzhen.storage import AUDIT_LOG
 
@@ -169,10 +169,10 @@ def test_reminder_offsets_come_from_the_settings():
         with pytest.raises(InvalidInput) as info:
             reminder_offsets(bad)
         assert info.value.errors[0]["field"] == "REMINDER_OFFSETS_HOURS"
-    policy = Policy.from_settings(Settings(reminder_offsets_hours="12,1", booking_offer_minutes=15))
+    policy = BookingSettings(reminder_offsets_hours="12,1", offer_minutes=15).policy
     assert policy.reminder_offsets == (1, 12) and policy.offer == timedelta(minutes=15)
     with pytest.raises(InvalidInput):
-        Policy.from_settings(Settings(booking_offer_minutes=0))
+        BookingSettings(offer_minutes=0).check()
 
 
 def test_each_reminder_is_emitted_once_for_confirmed_appointments_only(store):
@@ -222,5 +222,5 @@ def test_the_late_cancellation_policy(store):
     assert appointments.cancel(store, PATIENT, early.id, CancelRequest(), refuse, now=NOW).late_cancel is False
     assert [e.fee_kept for e in emitted(store, AppointmentCancelled)] == [False, True, False, False]
     with pytest.raises(InvalidInput) as info:
-        Policy.from_settings(Settings(booking_late_cancel_policy="sometimes"))
+        BookingSettings(late_cancel_policy="sometimes").check()
     assert info.value.errors[0]["field"] == "BOOKING_LATE_CANCEL_POLICY"

@@ -7,14 +7,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.booking import appointments, catalogue, schedules
-from services.booking.schemas import DepartmentInput, DoctorInput, RoomInput, ScheduleTemplate, ServiceChange
+from contracts.booking.schemas import DepartmentInput, DoctorChange, DoctorInput, RoomInput, ScheduleTemplate
+from services.booking import appointments, schedules
+from services.booking.catalogue import store as catalogue_store
+from services.booking.catalogue import usecases as catalogue
+from services.booking.catalogue.store import CatalogueStore
 from tests.fakes import FakeStore
 from tests.people import user
 from wenzhen.auth import Role
 from wenzhen.crypto import Keyring, new_key_settings
-from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
-from wenzhen.storage import AUDIT_LOG
+from wenzhen.errors import Forbidden, InvalidInput, NotFound
 from wenzhen.timez import hospital_zone
 
 KEYS = Keyring.from_env(new_key_settings())
@@ -43,12 +45,13 @@ def local(day: date, hhmm: str) -> datetime:
 
 
 def new_store() -> FakeStore:
-    return FakeStore(indexes=[*catalogue.INDEXES, *schedules.INDEXES, *appointments.INDEXES])
+    return FakeStore(indexes=[*catalogue_store.INDEXES, *schedules.INDEXES, *appointments.INDEXES])
 
 
 def staff_account(store: FakeStore, account_id: str, role: str = "doctor", status: str | None = None,
                   sequence: int = 1) -> None:
-    store.transact(lambda tx: catalogue.record_staff(tx, account_id, role, "urology", status, sequence))
+    store.transact(lambda tx: catalogue.record_staff(CatalogueStore(tx, KEYS), tx, account_id, role, "urology", status,
+                                                     sequence, NOW))
 
 
 def doctor_input(doctor_id: str = DOCTOR_ID, **changes) -> DoctorInput:
@@ -61,10 +64,12 @@ def doctor_input(doctor_id: str = DOCTOR_ID, **changes) -> DoctorInput:
 def world(template: dict | None = WEEK, horizon_days: int = 14, now: datetime = NOW) -> FakeStore:
     """A department, a room, a doctor with a profile and (unless None) a schedule, its slots generated."""
     store = new_store()
-    catalogue.create_department(store, MANAGER, DepartmentInput(code="urology", name_zh="泌尿外科", name_en="Urology"))
-    catalogue.create_room(store, MANAGER, RoomInput(code="op3_12", name="门诊楼3层12诊室", department="urology"))
+    shop = CatalogueStore(store, KEYS)
+    catalogue.create_department(shop, MANAGER, DepartmentInput(code="urology", name_zh="泌尿外科", name_en="Urology"),
+                                NOW)
+    catalogue.create_room(shop, MANAGER, RoomInput(code="op3_12", name="门诊楼3层12诊室", department="urology"), NOW)
     staff_account(store, DOCTOR_ID)
-    catalogue.create_doctor(store, KEYS, MANAGER, doctor_input())
+    catalogue.create_doctor(shop, MANAGER, doctor_input(), NOW)
     if template is not None:
         schedules.put_schedule(store, MANAGER, DOCTOR_ID, ScheduleTemplate.model_validate(template), horizon_days,
                                now=now)
@@ -85,55 +90,11 @@ def times(slots: list[dict]) -> list[str]:
 MONDAY, TUESDAY, SUNDAY = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 8)
 
 
-# catalogue -----------------------------------------------------------------------------------------------------------
-def test_managers_maintain_the_catalogue_and_anyone_reads_it():
+# catalogue (its own rules and use cases: tests/unit/booking/catalogue/) ---------------------------------------------
+def test_a_doctor_s_shown_name_is_encrypted_at_rest():
     store = world(template=None)
-    with pytest.raises(Forbidden):
-        catalogue.create_department(store, DOCTOR, DepartmentInput(code="ent", name_zh="耳鼻喉科", name_en="ENT"))
-    with pytest.raises(Conflict) as info:
-        catalogue.create_department(store, MANAGER, DepartmentInput(code="urology", name_zh="泌尿", name_en="Uro"))
-    assert info.value.errors[0]["field"] == "code"
-    (doctor,) = catalogue.list_doctors(store, KEYS, "urology")
-    assert doctor.display_name == "李明" and doctor.fee_fen == 5000 and doctor.licence_number == "110440000012345"
-    assert "李明" not in str(store[catalogue.DOCTORS].docs)  # the shown name is encrypted at rest
-    assert catalogue.list_doctors(store, KEYS, "ent") == []
-    assert [d.code for d in catalogue.list_departments(store)] == ["urology"]
-    created = [e for e in store[AUDIT_LOG].docs.values() if e["action"] == "C"]
-    assert {e["entity_type"] for e in created} == {"Department", "Location", "PractitionerRole"}
-
-
-def test_a_profile_is_made_only_for_a_doctor_account_booking_heard_of():
-    store = world(template=None)
-    with pytest.raises(InvalidInput) as info:
-        catalogue.create_doctor(store, KEYS, MANAGER, doctor_input("acc_unknown"))
-    assert info.value.errors[0]["field"] == "doctor_id"
-    staff_account(store, "acc_cons9", role="consultant")
-    with pytest.raises(InvalidInput):
-        catalogue.create_doctor(store, KEYS, MANAGER, doctor_input("acc_cons9"))
-    staff_account(store, OTHER_DOCTOR_ID, status="disabled")
-    with pytest.raises(InvalidInput):
-        catalogue.create_doctor(store, KEYS, MANAGER, doctor_input(OTHER_DOCTOR_ID))
-    with pytest.raises(Conflict):
-        catalogue.create_doctor(store, KEYS, MANAGER, doctor_input())
-
-
-def test_an_older_staff_event_never_overwrites_a_newer_one():
-    store = new_store()
-    staff_account(store, "acc_x", role="doctor", status="disabled", sequence=2)  # the change arrived first
-    staff_account(store, "acc_x", role="doctor", status=None, sequence=1)  # then the creation
-    assert store[catalogue.STAFF].docs["acc_x"]["status"] == "disabled"
-
-
-def test_services_have_defaults_that_managers_change():
-    store = new_store()
-    assert catalogue.service_settings(store, "online_video").prepayment is True
-    assert catalogue.service_settings(store, "first_visit").prepayment is False
-    changed = catalogue.change_service(store, MANAGER, "first_visit", ServiceChange(slot_minutes=20, prepayment=True))
-    assert (changed.slot_minutes, changed.prepayment) == (20, True)
-    with pytest.raises(NotFound):
-        catalogue.change_service(store, MANAGER, "massage", ServiceChange(slot_minutes=20))
-    with pytest.raises(Forbidden):
-        catalogue.change_service(store, CONSULTANT, "first_visit", ServiceChange(slot_minutes=20))
+    (doctor,) = catalogue.doctors(CatalogueStore(store, KEYS), "urology")
+    assert doctor.display_name == "李明" and "李明" not in str(store[catalogue_store.DOCTORS].docs)
 
 
 # templates -----------------------------------------------------------------------------------------------------------
@@ -271,11 +232,11 @@ def test_a_capacity_is_not_lowered_below_the_places_booked():
 
 def test_an_inactive_doctor_has_no_free_slots_left():
     store = world()
-    catalogue.change_doctor(store, KEYS, MANAGER, DOCTOR_ID, catalogue.DoctorChange(active=False))
+    catalogue.change_doctor(CatalogueStore(store, KEYS), MANAGER, DOCTOR_ID, DoctorChange(active=False))
     result = schedules.generate_slots(store, DOCTOR_ID, 14, NOW)
     assert result.closed == 2 * (28 + 8) and not slots_on(store, MONDAY)
     with pytest.raises(NotFound):
-        catalogue.get_doctor(store, KEYS, DOCTOR_ID)
+        catalogue.doctor(CatalogueStore(store, KEYS), DOCTOR_ID)
 
 
 def test_regeneration_is_requested_through_the_database():

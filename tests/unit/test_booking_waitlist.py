@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
-from services.booking import appointments, schedules, waitlist
-from services.booking.events import (
+from contracts.booking.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentConfirmed,
@@ -17,9 +16,11 @@ from services.booking.events import (
     WaitlistOffered,
     WaitlistOfferEnded,
 )
+from contracts.booking.schemas import CancelRequest, RescheduleRequest, WaitlistRequest
+from services.booking import appointments, schedules, waitlist
 from services.booking.places import APPOINTMENTS, WAITLIST
-from services.booking.schemas import CancelRequest, RescheduleRequest, WaitlistRequest
 from services.booking.service import BookingService
+from services.booking.settings import BookingSettings
 from tests.fakes import FakeStore
 from tests.unit.test_booking_appointments import (
     OTHER_CONSULTANT,
@@ -317,7 +318,7 @@ def test_the_rpc_adapter_validates_and_joins():
     store = world(now=NOW)
     store.unique.setdefault(WAITLIST, []).extend(i for i in waitlist.INDEXES if i.unique)
     store.transact(lambda tx: appointments.record_patient(tx, "pat_2"))
-    service = worker_factory(BookingService, store=store, caller=CONSULTANT)
+    service = worker_factory(BookingService, store=store, settings=BookingSettings(), caller=CONSULTANT)
     with pytest.raises(InvalidInput):
         service.join_waitlist({"patient_id": "pat_2", "slot_id": "slot_x", "date": "2026-03-02"})
     with pytest.raises(NotFound):

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from cryptography.exceptions import InvalidTag
 
+from contracts.intake.events import ComplaintAnswered, ComplaintEscalated, ComplaintFiled, ComplaintStatusChanged
+from contracts.intake.patients import PatientRegistration
 from services.intake import complaints
 from services.intake import domain as intake
 from services.intake.complaints import ComplaintFiling, ComplaintQuery, ComplaintStatusChange
-from services.intake.events import ComplaintAnswered, ComplaintEscalated, ComplaintFiled, ComplaintStatusChanged
-from services.intake.schemas import PatientRegistration
 from services.notify import domain as notify
 from tests.fakes import FakeStore
 from tests.people import user

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from contracts.intake import history as history_contract
+from contracts.intake.consultations import ConsultationOpen, MessageInput, Transfer
 from services.intake import attachments, chats, history
-from services.intake.consultation_schemas import ConsultationOpen, MessageInput, Transfer
 from tests.fakes import FakeStore
 from wenzhen.auth import Caller, Principal, Role
 from wenzhen.errors import InvalidInput
@@ -64,23 +65,24 @@ def test_chat_text_keeps_line_breaks_but_no_control_or_format_characters():
 
 
 def test_history_sections_say_when_they_are_complete():
-    assert not history.Subject(relationship="relative", sex="female", age=70).complete()  # which relative?
-    assert history.Subject(relationship="relative", relation="母亲", sex="female", age=70).complete()
-    assert not history.PresentIllness(chief_complaint="头痛").complete()
-    assert history.PresentIllness(chief_complaint="头痛", duration="两天", severity="mild").complete()
-    assert history.PastHistory(happened_before=False).complete()
-    assert not history.PastHistory(happened_before=True).complete()  # cured or not?
-    assert history.Allergies(none_known=True).complete() and not history.Allergies().complete()
-    assert history.Medications(items=["布洛芬"]).complete() and not history.Medications().complete()
+    assert not history_contract.Subject(relationship="relative", sex="female", age=70).complete()  # which relative?
+    assert history_contract.Subject(relationship="relative", relation="母亲", sex="female", age=70).complete()
+    assert not history_contract.PresentIllness(chief_complaint="头痛").complete()
+    assert history_contract.PresentIllness(chief_complaint="头痛", duration="两天", severity="mild").complete()
+    assert history_contract.PastHistory(happened_before=False).complete()
+    assert not history_contract.PastHistory(happened_before=True).complete()  # cured or not?
+    assert history_contract.Allergies(none_known=True).complete() and not history_contract.Allergies().complete()
+    assert history_contract.Medications(items=["布洛芬"]).complete() and not history_contract.Medications().complete()
 
 
 def test_follow_up_eligibility_needs_a_prior_diagnosis_and_evidence():
-    assert history.FollowUp(prior_in_person_diagnosis=False).complete()
-    assert not history.FollowUp(prior_in_person_diagnosis=False).eligible()
-    no_evidence = history.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎")
+    assert history_contract.FollowUp(prior_in_person_diagnosis=False).complete()
+    assert not history_contract.FollowUp(prior_in_person_diagnosis=False).eligible()
+    no_evidence = history_contract.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎")
     assert not no_evidence.complete() and not no_evidence.eligible()
-    assert history.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎", record_reference="MZ1").eligible()
-    assert history.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎",
+    assert history_contract.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎",
+                                     record_reference="MZ1").eligible()
+    assert history_contract.FollowUp(prior_in_person_diagnosis=True, diagnosis="慢性鼻炎",
                             evidence_attachment_id="att_1").eligible()
 
 
@@ -128,3 +130,10 @@ def test_any_consultant_may_read_a_waiting_chat_to_pick_it_and_a_patient_reads_c
     theirs = {**CHAT, "visitor_id": None, "patient_id": "pat_1"}
     assert chats.may_read(store, _caller(Role.patient, "acc_p1"), theirs)
     assert not chats.may_read(store, _caller(Role.patient, "acc_p2"), theirs)
+
+
+def test_the_files_intake_recognises_are_the_contract_s():
+    from contracts.intake.consultations import FILE_TYPES, MAX_FILE_BYTES
+
+    assert {kind for kind, _, _ in attachments._SIGNATURES} == set(FILE_TYPES)
+    assert max(attachments.LIMITS.values()) == MAX_FILE_BYTES

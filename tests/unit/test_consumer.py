@@ -1,7 +1,7 @@
 """The idempotent consumer's rules, driven with an in-memory store."""
 import pytest
 
-from services.intake.events import PatientRegistered
+from contracts.intake.events import PatientRegistered
 from tests.fakes import FakeStore
 from wenzhen import consumer
 from wenzhen.events import Envelope
@@ -66,7 +66,8 @@ def test_a_handler_that_always_fails_is_parked_with_its_message():
 
 def test_a_malformed_message_is_parked_at_once():
     store, (apply, calls) = FakeStore(), recorder()
-    assert consumer.consume(store, "notify.h", "q", {"id": "x", "type": "?"}, apply, event=PatientRegistered) == "parked"
+    malformed = {"id": "x", "type": "?"}
+    assert consumer.consume(store, "notify.h", "q", malformed, apply, event=PatientRegistered) == "parked"
     assert calls == [] and len(store[DEAD_LETTERS].docs) == 1
 
 
@@ -78,7 +79,7 @@ def test_consumes_takes_an_event_class_of_the_contracts():
 
 
 def test_an_event_is_parsed_only_as_its_own_class():
-    from services.intake.events import PatientLinkRemoved
+    from contracts.intake.events import PatientLinkRemoved
 
     envelope = Envelope.model_validate(body())
     assert envelope.parsed_as(PatientRegistered).patient_id == "pat_1"

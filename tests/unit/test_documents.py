@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from services.intake.documents import DocumentType, ResidentId, masked, normalize, resident_id_check_char
+from contracts.intake.documents import DocumentType, ResidentId, masked, normalize, resident_id_check_char
 
 VALID = "11010519491231002X"  # the standard's own example: Beijing (110105), born 1949-12-31, female
 TODAY = date(2026, 11, 23)

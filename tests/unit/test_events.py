@@ -1,6 +1,6 @@
 import pytest
 
-from services.intake.events import PatientRegistered
+from contracts.intake.events import PatientRegistered
 from wenzhen import context
 from wenzhen.events import REGISTRY, Envelope
 

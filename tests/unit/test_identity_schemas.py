@@ -2,7 +2,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.identity.schemas import Activation, OtpRequest, PasswordReset, PatientSignup, StaffCreate, StaffUpdate
+from contracts.identity.schemas import Activation, OtpRequest, PasswordReset, PatientSignup, StaffCreate, StaffUpdate
 
 CONSENT = {"privacy_notice": "2026-11-01", "sensitive_health_data": "2026-11-01"}
 SIGNUP = {"phone": "13812345678", "code": "123456", "password": "correct horse battery", "consent": CONSENT}

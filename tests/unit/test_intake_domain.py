@@ -6,15 +6,15 @@ from datetime import timedelta
 import pytest
 from pymongo.errors import DuplicateKeyError
 
-from services.intake import access
-from services.intake import domain as intake
-from services.intake.events import (
+from contracts.intake.events import (
     PatientIdentityDocumentRecorded,
     PatientIdentityVerified,
     PatientLinkRemoved,
     PatientRegistered,
 )
-from services.intake.schemas import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
+from contracts.intake.patients import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
+from services.intake import access
+from services.intake import domain as intake
 from tests.fakes import FakeStore
 from tests.people import user
 from wenzhen import ids

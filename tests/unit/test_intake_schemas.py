@@ -3,7 +3,7 @@ from datetime import date, timedelta
 import pytest
 from pydantic import ValidationError
 
-from services.intake.schemas import PatientRegistration
+from contracts.intake.patients import PatientRegistration
 from wenzhen.fields import normalize_mobile
 
 VALID = {"name": "张三", "sex": "male", "birth_date": "1985-04-12", "phone": "13812345678"}

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from contracts.intake.knowledge import ArticleChange, ArticleInput, KnowledgeQuery
 from services.intake import knowledge
 from services.intake.entrypoints.knowledge import KnowledgeEntrypoints
-from services.intake.knowledge_schemas import ArticleChange, ArticleInput, KnowledgeQuery
 from services.intake.knowledge_seed import STARTER, seed
 from tests.fakes import FakeStore
 from tests.people import user

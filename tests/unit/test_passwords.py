@@ -2,14 +2,8 @@
 import pytest
 from argon2 import PasswordHasher
 
-from services.identity.passwords import (
-    MAX_LENGTH,
-    MIN_LENGTH,
-    OWASP_MIN_MEMORY_KIB,
-    OWASP_MIN_TIME_COST,
-    Passwords,
-    check_password,
-)
+from contracts.identity.passwords import MAX_LENGTH, MIN_LENGTH, check_password
+from services.identity.passwords import OWASP_MIN_MEMORY_KIB, OWASP_MIN_TIME_COST, Passwords
 
 PHONE = "13812345678"
 

@@ -4,9 +4,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from contracts.identity.schemas import OtpRequest
 from services.identity import domain
 from services.identity.domain import OTP_PER_ORIGIN_HOUR, OTP_PER_PHONE_HOUR
-from services.identity.schemas import OtpRequest
 from tests.fakes import FakeStore
 from wenzhen import ratelimit
 from wenzhen.auth import Caller

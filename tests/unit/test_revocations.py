@@ -3,10 +3,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+from contracts.identity.events import SessionRevoked
+from contracts.intake.events import PatientLinkRemoved
 from gateway import revocations as module
 from gateway.revocations import Revocations
-from services.identity.events import SessionRevoked
-from services.intake.events import PatientLinkRemoved
 from wenzhen.auth import Principal, Role
 from wenzhen.events import Envelope
 from wenzhen.rpc_client import RpcTimeout, Subscription

@@ -5,8 +5,8 @@ from datetime import UTC
 
 import pytest
 
+from contracts.intake.events import RuleTablePublished
 from services.intake import redflags, rulebook
-from services.intake.events import RuleTablePublished
 from services.intake.redflags import DEFAULT_RED_FLAGS, RedFlagRule
 from services.intake.triage import DEFAULT_TRIAGE_RULES, TriageRule, recommend_departments
 from tests.fakes import FakeStore

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from nameko.testing.services import worker_factory
 
+from contracts.intake.events import PatientLinkCreated, PatientRegistered
+from contracts.intake.patients import PatientRegistration
 from services import service_class
 from services.intake import access
 from services.intake import domain as intake
-from services.intake.events import PatientLinkCreated, PatientRegistered
-from services.intake.schemas import PatientRegistration
 from services.notify import domain as notify
 from tests.fakes import FakeStore, FakeTx
 from wenzhen.auth import Caller, Principal, PurposeOfUse, Role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.booking.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
+from contracts.booking.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled
 from services.intake import access
 from wenzhen.consumer import consumes
 from wenzhen.events import Envelope

@@ -9,8 +9,7 @@ from datetime import datetime, timedelta
 from nameko.extensions import DependencyProvider
 from nameko.rpc import ServiceRpc as NamekoServiceRpc
 
-from services.intake import consultations, desk, history, rulebook
-from services.intake.consultation_schemas import (
+from contracts.intake.consultations import (
     Close,
     ConsultationOpen,
     DepartmentChoice,
@@ -24,6 +23,7 @@ from services.intake.consultation_schemas import (
     ShiftTable,
     Transfer,
 )
+from services.intake import consultations, desk, history, rulebook
 from services.intake.triage import DoctorPreference, DoctorProfile
 from wenzhen.config import settings
 from wenzhen.crypto import keyring

@@ -2,8 +2,8 @@
 profiles (thin adapters over ``services.intake.knowledge``)."""
 from __future__ import annotations
 
+from contracts.intake.knowledge import ArticleChange, ArticleInput, KnowledgeQuery, PublicQuery, RenderRequest
 from services.intake import knowledge
-from services.intake.knowledge_schemas import ArticleChange, ArticleInput, KnowledgeQuery, PublicQuery, RenderRequest
 from wenzhen.errors import validated
 from wenzhen.service import rpc
 

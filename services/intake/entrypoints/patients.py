@@ -1,8 +1,8 @@
 """Patient records: registration, real-name identity, links (thin adapters over ``services.intake.domain``)."""
 from __future__ import annotations
 
+from contracts.intake.patients import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
 from services.intake import domain
-from services.intake.schemas import IdentityDocumentInput, IdentityVerification, PatientChange, PatientRegistration
 from wenzhen.crypto import keyring
 from wenzhen.errors import validated
 from wenzhen.service import rpc

@@ -2,12 +2,28 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import time
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from wenzhen.fields import printable
 
 DEPARTMENT_CODE = r"^[a-z][a-z0-9_]{1,40}$"
+# the files a chat accepts (intake reads the kind from the bytes), and so what a download can be
+FILE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "video/mp4", "video/quicktime",
+              "application/pdf")
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a video's limit, the largest kind's; ATTACHMENT_MAX_BYTES may lower the others
 
 
 def _chat_text(value: str) -> str:
@@ -117,6 +133,58 @@ class RosterEntry(Strict):
     skills: list[str] = Field(default_factory=list, max_length=20, description="Department codes; empty: any.")
     max_chats: int = Field(default=5, ge=1, le=20)
     shifts: list[str] = Field(default_factory=lambda: ["day", "evening"], min_length=1, max_length=10)
+
+
+# the desk's shifts ------------------------------------------------------------------------------------------------
+ShiftName = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(printable)]
+WallClock = Annotated[time, PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str)]
+Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday … 6 = Sunday.")]
+
+
+class Shift(BaseModel):
+    """One shift of the online desk, in the hospital's local time, on the weekdays it runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    code: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=32,
+                      description="Slug the consultants' rosters refer to.", examples=["day"])
+    name_zh: ShiftName = Field(examples=["白班"])
+    name_en: ShiftName = Field(examples=["Day shift"])
+    start: WallClock = Field(description="Local start time, whole minutes (HH:MM).", examples=["08:00"])
+    end: WallClock = Field(description="Local end time, whole minutes; earlier than start when the shift runs past "
+                                       "midnight.", examples=["17:00"])
+    weekdays: list[Weekday] = Field(default_factory=lambda: list(range(7)), min_length=1, max_length=7,
+                                    description="Weekdays the shift starts on, 0 = Monday … 6 = Sunday.")
+    team_lead_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                     description="Account of the team lead responsible for the shift.")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _wall_clock_minutes(cls, value: time) -> time:
+        if value.tzinfo is not None:
+            raise ValueError("must be a local time without a zone offset (the hospital's zone applies)")
+        if value.second or value.microsecond:
+            raise ValueError("must be a whole minute (HH:MM)")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, value: time, info: ValidationInfo) -> time:
+        if info.data.get("start") == value:
+            raise ValueError("must differ from start (a shift of no length, or of a whole day, is ambiguous)")
+        return value
+
+    @field_validator("weekdays")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a weekday")
+        return sorted(value)
+
+    @property
+    def overnight(self) -> bool:
+        """Whether the shift runs past midnight into the next day."""
+        return self.end < self.start
 
 
 class ShiftTable(Strict):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from services.identity.passwords import check_password
+from contracts.identity.passwords import check_password
 from wenzhen.auth import LICENSED_ROLES, Role
 from wenzhen.fields import Mobile, PersonName, SmsCode
 

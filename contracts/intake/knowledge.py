@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core import ValidationError as CoreValidationError
 
-from services.intake.consultation_schemas import DEPARTMENT_CODE
+from contracts.intake.consultations import DEPARTMENT_CODE
 from wenzhen.fields import printable
 
 # the variables a template may use, and what the consultant (or the chat) fills in

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from services.intake.documents import DocumentType
+from contracts.intake.documents import DocumentType
 from wenzhen.fields import Mobile, PersonName, printable
 from wenzhen.timez import hospital_zone
 
