@@ -25,6 +25,7 @@ from wenzhen.auth import PRINCIPAL_KEY, Principal, Role
 from wenzhen.config import SERVICES, Settings, settings
 from wenzhen.crypto import Keyring
 from wenzhen.rpc_client import RpcClient
+from wenzhen.storage import Store, ensure_indexes
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -192,6 +193,36 @@ def amqp_uri():
     uri = broker.create_vhost(base, vhost)
     yield uri
     broker.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def database_uri(tmp_path_factory):
+    """A MongoDB-wire server of its own for the mechanics' tests (no broker, no services): MONGO_URI when set,
+    else a SecantusDB started for this run."""
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    var = tmp_path_factory.mktemp("mechanics")
+    server = Stack({}, var, say=lambda *_: None)
+    yield server.start_database(free_port(), var / "db")
+    server.stop_all()
+
+
+@pytest.fixture
+def db_store(database_uri):
+    """A fresh database (the mechanics' indexes created) as a service's :class:`wenzhen.storage.Store`; dropped
+    afterwards."""
+    client = MongoClient(database_uri, tz_aware=True)
+    db = client[f"m{RUN}_{uuid.uuid4().hex[:8]}"]
+    ensure_indexes(db, [])
+    yield Store(db, name="mechanics")
+    client.drop_database(db.name)
+    client.close()
+
+
+def by_id(collection) -> dict:
+    """A collection's documents by ``_id`` (what the tests look at)."""
+    return {doc["_id"]: doc for doc in collection.find({})}
 
 
 @pytest.fixture(scope="session")

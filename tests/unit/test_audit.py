@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from tests.fakes import FakeStore
+from tests.fakes import RecordingTx
 from wenzhen import audit
 from wenzhen.audit import CHAINED, AuditQuery, Outcome, Verdict, canonical, link_hash, merge, to_fhir, view
 from wenzhen.auth import ANONYMOUS, Caller, Principal, PurposeOfUse, Role
 from wenzhen.crypto import KeyringError
-from wenzhen.storage import AUDIT_LOG
 
 KEY = bytes(range(32))
 RECORDED = datetime(2026, 11, 23, 6, 3, 0, 123000, tzinfo=UTC)
@@ -36,9 +35,9 @@ FHIR_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 # recording ---------------------------------------------------------------------------------------------------------
 def test_record_writes_one_unsealed_entry_naming_the_caller():
-    store = FakeStore()
-    entry_id = audit.record(store, DOCTOR, audit.READ, "read", "Patient", "pat_1", patient_id="pat_1")
-    entry = store[AUDIT_LOG].docs[entry_id]
+    sink = RecordingTx()
+    entry_id = audit.record(sink, DOCTOR, audit.READ, "read", "Patient", "pat_1", patient_id="pat_1")
+    (entry,) = sink.audited
     assert entry_id.startswith("aud_") and set(entry) == {*CHAINED, "sealed"}
     assert entry["sealed"] is False and entry["recorded"].tzinfo is not None
     assert {k: entry[k] for k in CHAINED if k not in ("_id", "recorded")} == {
@@ -47,24 +46,11 @@ def test_record_writes_one_unsealed_entry_naming_the_caller():
         "purpose": "ETREAT", "ip": "203.0.113.5", "request_id": "req_1", "detail": None}
 
 
-def test_record_in_a_transaction_is_kept_only_if_the_transaction_is():
-    store = FakeStore()
-    store.transact(lambda tx: audit.record(tx, DOCTOR, audit.UPDATE, "update", "Patient", "pat_1"))
-
-    def failing(tx):
-        audit.record(tx, DOCTOR, audit.UPDATE, "update", "Patient", "pat_2")
-        raise RuntimeError("the change failed")
-
-    with pytest.raises(RuntimeError):
-        store.transact(failing)
-    assert [e["entity_id"] for e in store[AUDIT_LOG].docs.values()] == ["pat_1"]
-
-
 def test_record_of_anonymous_and_service_callers():
-    store = FakeStore()
-    first = audit.record(store, Caller(), audit.EXECUTE, "login", "Account", None, outcome=Outcome.failed)
-    second = audit.record(store, Caller.service("notify"), audit.READ, "read", "Patient", "pat_1", detail="contact")
-    anonymous, service = store[AUDIT_LOG].docs[first], store[AUDIT_LOG].docs[second]
+    sink = RecordingTx()
+    audit.record(sink, Caller(), audit.EXECUTE, "login", "Account", None, outcome=Outcome.failed)
+    audit.record(sink, Caller.service("notify"), audit.READ, "read", "Patient", "pat_1", detail="contact")
+    anonymous, service = sink.audited
     assert (anonymous["agent_kind"], anonymous["agent_id"], anonymous["agent_role"]) == ("anonymous", None, None)
     assert anonymous["outcome"] == "failed" and anonymous["purpose"] == "HOPERAT"
     assert (service["agent_kind"], service["agent_id"], service["agent_role"]) == ("service", "notify", None)
@@ -146,10 +132,10 @@ def test_personal_text_in_detail_is_hashed_as_utf8():
 # showing -----------------------------------------------------------------------------------------------------------
 def entry_view(caller: Caller = DOCTOR, action=audit.READ, subtype="read", entity_type="Patient",
                entity_id="pat_1", patient_id="pat_1", outcome=Outcome.success, detail=None) -> dict:
-    store = FakeStore()
-    entry_id = audit.record(store, caller, action, subtype, entity_type, entity_id, patient_id=patient_id,
-                            outcome=outcome, detail=detail)
-    return view(store[AUDIT_LOG].docs[entry_id], "intake")
+    sink = RecordingTx()
+    audit.record(sink, caller, action, subtype, entity_type, entity_id, patient_id=patient_id, outcome=outcome,
+                 detail=detail)
+    return view(sink.audited[0], "intake")
 
 
 def test_the_view_shows_the_entry_in_the_hospital_zone():
@@ -239,17 +225,6 @@ def test_the_query_filters_are_combined():
         "_id": {"$lt": "aud_09"}}
 
 
-def test_a_patient_leaves_out_their_own_entries():
-    query = AuditQuery(patient_id="pat_1", exclude_agent_id="acc_p")
-    assert query.mongo_filter() == {"patient_id": "pat_1", "agent_id": {"$ne": "acc_p"}}
-    store = FakeStore()
-    for caller in (Caller(principal=Principal.user("acc_p", Role.patient)), DOCTOR, Caller.service("notify")):
-        audit.record(store, caller, audit.READ, "read", "Patient", "pat_1", patient_id="pat_1")
-    audit.record(store, DOCTOR, audit.READ, "read", "Patient", "pat_2", patient_id="pat_2")
-    found = store[AUDIT_LOG].find(query.mongo_filter())
-    assert sorted(e["agent_id"] for e in found) == ["acc_d", "notify"]
-
-
 @pytest.mark.parametrize("bad", [{"limit": 0}, {"limit": 201}, {"patient_id": "p" * 65}, {"agent": "x"},
                                  {"since": "yesterday"}])
 def test_bad_queries_are_refused(bad):
@@ -264,3 +239,8 @@ def test_verdict_lines():
                      reason="its content was altered (hash mismatch)", unsealed=4)
     assert broken.line() == ("intake: BROKEN at seq 2 (entry aud_2): its content was altered (hash mismatch); "
                              "4 not yet sealed")
+
+
+def test_a_patient_s_query_leaves_out_their_own_entries():
+    query = AuditQuery(patient_id="pat_1", exclude_agent_id="acc_p")
+    assert query.mongo_filter() == {"patient_id": "pat_1", "agent_id": {"$ne": "acc_p"}}  # applied: test_audit_db.py

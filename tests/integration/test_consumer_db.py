@@ -1,11 +1,13 @@
-"""The idempotent consumer's rules, driven with an in-memory store."""
+"""The idempotent consumer against the real database: once per handler and event, retried, parked, typed."""
 import pytest
 
 from contracts.intake.events import PatientRegistered
-from tests.fakes import FakeStore
+from tests.integration.conftest import by_id
 from wenzhen import consumer
 from wenzhen.events import Envelope
 from wenzhen.storage import DEAD_LETTERS, PROCESSED
+
+pytestmark = pytest.mark.integration
 
 EVENT = PatientRegistered(patient_id="pat_1", sex="male", birth_year=1985)
 
@@ -32,43 +34,43 @@ def recorder(fail_times: int = 0):
     return apply, calls
 
 
-def test_a_second_delivery_applies_nothing():
-    store, (apply, calls), message = FakeStore(), recorder(), body()
+def test_a_second_delivery_applies_nothing(db_store):
+    store, (apply, calls), message = db_store, recorder(), body()
     assert consumer.consume(store, "notify.h", "q", message, apply, event=PatientRegistered) == "applied"
     assert consumer.consume(store, "notify.h", "q", message, apply, event=PatientRegistered) == "duplicate"
-    assert len(calls) == 1 and len(store["effects"].docs) == 1
-    assert f"notify.h:{message['id']}" in store[PROCESSED].docs
+    assert len(calls) == 1 and len(by_id(store["effects"])) == 1
+    assert f"notify.h:{message['id']}" in by_id(store[PROCESSED])
 
 
-def test_each_handler_applies_the_event_once_on_its_own():
-    store, (apply, _), message = FakeStore(), recorder(), body()
+def test_each_handler_applies_the_event_once_on_its_own(db_store):
+    store, (apply, _), message = db_store, recorder(), body()
     assert consumer.consume(store, "notify.a", "q", message, apply, event=PatientRegistered) == "applied"
     assert consumer.consume(store, "notify.b", "q", message, apply, event=PatientRegistered) == "applied"
 
 
-def test_failures_roll_back_and_retry_until_success():
-    store, (apply, calls) = FakeStore(), recorder(fail_times=2)
+def test_failures_roll_back_and_retry_until_success(db_store):
+    store, (apply, calls) = db_store, recorder(fail_times=2)
     assert consumer.consume(store, "notify.h", "q", body(), apply, event=PatientRegistered) == "applied"
     assert len(calls) == 3
-    assert len(store["effects"].docs) == 1  # the two failed attempts left nothing
-    assert store[DEAD_LETTERS].docs == {}
+    assert len(by_id(store["effects"])) == 1  # the two failed attempts left nothing
+    assert by_id(store[DEAD_LETTERS]) == {}
 
 
-def test_a_handler_that_always_fails_is_parked_with_its_message():
-    store, (apply, calls), message = FakeStore(), recorder(fail_times=99), body()
+def test_a_handler_that_always_fails_is_parked_with_its_message(db_store):
+    store, (apply, calls), message = db_store, recorder(fail_times=99), body()
     assert consumer.consume(store, "notify.h", "evt-q", message, apply, event=PatientRegistered) == "parked"
-    assert len(calls) == 3 and store["effects"].docs == {}
-    (letter,) = store[DEAD_LETTERS].docs.values()
+    assert len(calls) == 3 and by_id(store["effects"]) == {}
+    (letter,) = by_id(store[DEAD_LETTERS]).values()
     assert letter["status"] == "parked" and letter["queue"] == "evt-q" and letter["attempts"] == 3
     assert letter["body"] == message and letter["error_type"] == "RuntimeError"
-    assert store[PROCESSED].docs == {}  # so a replay will apply it
+    assert by_id(store[PROCESSED]) == {}  # so a replay will apply it
 
 
-def test_a_malformed_message_is_parked_at_once():
-    store, (apply, calls) = FakeStore(), recorder()
+def test_a_malformed_message_is_parked_at_once(db_store):
+    store, (apply, calls) = db_store, recorder()
     malformed = {"id": "x", "type": "?"}
     assert consumer.consume(store, "notify.h", "q", malformed, apply, event=PatientRegistered) == "parked"
-    assert calls == [] and len(store[DEAD_LETTERS].docs) == 1
+    assert calls == [] and len(by_id(store[DEAD_LETTERS])) == 1
 
 
 def test_consumes_takes_an_event_class_of_the_contracts():
