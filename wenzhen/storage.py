@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
@@ -92,40 +92,56 @@ class _Bound:
 
 
 class Tx:
-    """What a transaction body sees: collections bound to the session, and ``emit``."""
+    """What a transaction body sees: collections bound to the session, and ``emit``.
+
+    Events are numbered within their subject (the envelope's ``sequence``): by the aggregate's own ``version`` when
+    the caller passes it (the aggregate document's counter, kept by the store's conditional update: no other write),
+    else by a counter per subject in ``outbox_heads`` (one conditional ``$inc`` per subject and transaction, then a
+    read — never ``find_one_and_update``, which SecantusDB answers by scanning the collection). The outbox entries
+    of a transaction are written in one call when its body has run (:meth:`flush`)."""
 
     def __init__(self, db: Database, session: ClientSession):
         self.db = db
         self.session = session
         self.emitted: list[Envelope] = []
+        self._pending: list[tuple[Envelope, int | None]] = []
 
     def __getitem__(self, name: str) -> _Bound:
         return _Bound(self.db[name], self.session)
 
-    def emit(self, data: EventData, subject: str) -> Envelope:
-        """Record an event in the outbox, in this transaction, numbered within its subject."""
-        head = self.db[OUTBOX_HEADS].find_one_and_update(
-            {"_id": subject},
-            {"$inc": {"sequence": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=self.session,
-        )
-        envelope = Envelope.wrap(data, subject).model_copy(update={"sequence": head["sequence"]})
-        self.db[OUTBOX].insert_one(
-            {
-                "_id": envelope.id,
-                "status": "pending",
-                "subject": subject,
-                "sequence": envelope.sequence,
-                "type": envelope.type,
-                "envelope": envelope.model_dump(mode="json"),
-                "attempts": 0,
-            },
-            session=self.session,
-        )
-        self.emitted.append(envelope)
-        return envelope
+    def emit(self, data: EventData, subject: str, version: int | None = None) -> None:
+        """Record an event in the outbox, in this transaction. ``version``: the aggregate's version after this change
+        (1 for its first event), which becomes the event's sequence within ``subject``."""
+        if version is not None and version < 1:
+            raise ValueError("an aggregate's version starts at 1")
+        self._pending.append((Envelope.wrap(data, subject), version))
+
+    def flush(self) -> None:
+        """Number the pending events and write them to the outbox (called by :meth:`Store.transact`)."""
+        if not self._pending:
+            return
+        counted: dict[str, int] = {}
+        for envelope, version in self._pending:
+            if version is None:
+                counted[envelope.subject] = counted.get(envelope.subject, 0) + 1
+        next_number: dict[str, int] = {}
+        for subject, n in counted.items():
+            self.db[OUTBOX_HEADS].update_one({"_id": subject}, {"$inc": {"sequence": n}}, upsert=True,
+                                             session=self.session)
+            head = self.db[OUTBOX_HEADS].find_one({"_id": subject}, {"sequence": 1}, session=self.session)
+            next_number[subject] = head["sequence"] - n + 1
+        entries = []
+        for envelope, version in self._pending:
+            if version is None:
+                version = next_number[envelope.subject]
+                next_number[envelope.subject] += 1
+            numbered = envelope.model_copy(update={"sequence": version})
+            entries.append({"_id": numbered.id, "status": "pending", "subject": numbered.subject,
+                            "sequence": version, "type": numbered.type,
+                            "envelope": numbered.model_dump(mode="json"), "attempts": 0})
+            self.emitted.append(numbered)
+        self.db[OUTBOX].insert_many(entries, ordered=True, session=self.session)
+        self._pending.clear()
 
 
 class Store:
@@ -150,7 +166,9 @@ class Store:
         def attempt(session: ClientSession) -> T:
             tx = Tx(self.db, session)
             last[:] = [tx]
-            return body(tx)
+            result = body(tx)
+            tx.flush()
+            return result
 
         with self.db.client.start_session() as session:
             result = session.with_transaction(attempt)
