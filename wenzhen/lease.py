@@ -37,6 +37,7 @@ class LeasedLoop(ABC):
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self)}"
         self._wakeup = threading.Event()
         self._stopped = threading.Event()
+        self._held_until = None  # when the lease this loop holds ends (as last written)
 
     @abstractmethod
     def round(self) -> int:
@@ -73,20 +74,26 @@ class LeasedLoop(ABC):
 
     # lease -------------------------------------------------------------
     def hold_lease(self) -> bool:
-        """Take or renew the lease; False while another process holds it."""
+        """Take or renew the lease; False while another process holds it. A lease held with more than half its
+        time left is not written again (a busy loop would otherwise write it every round)."""
         now = utcnow()
+        if self._held_until is not None and now < self._held_until - timedelta(seconds=self.lease_seconds / 2):
+            return True
         until = now + timedelta(seconds=self.lease_seconds)
         try:
-            self.db[LEASES].find_one_and_update(
+            self.db[LEASES].update_one(
                 {"_id": self.lease_name, "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
                 {"$set": {"owner": self.owner, "until": until}},
                 upsert=True,
             )
-            return True
-        except DuplicateKeyError:
+        except DuplicateKeyError:  # another holds it: the upsert of a second document with its _id is refused
+            self._held_until = None
             return False
+        self._held_until = until
+        return True
 
     def release_lease(self) -> None:
+        self._held_until = None
         try:
             self.db[LEASES].delete_one({"_id": self.lease_name, "owner": self.owner})
         except Exception:  # noqa: BLE001 - best effort on shutdown; the lease expires anyway

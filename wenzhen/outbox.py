@@ -4,7 +4,8 @@ One relay runs in every service process; a lease in the service's database lets
 only one of them publish at a time (so order per subject holds when a service
 is scaled out). Each round reads pending entries ordered by (subject,
 sequence), publishes each with publisher confirms and ``mandatory=True`` to
-the ``<service>.events`` exchange, and only then marks it sent. Any failure
+the ``<service>.events`` exchange, and only then marks the confirmed ones sent
+(in one call per round). Any failure
 (broker down, negative confirm, unroutable) ends the round and the relay
 backs off exponentially; entries stay pending, so a crash anywhere between
 commit and mark means a republish, never a loss. Consumers deduplicate by
@@ -76,13 +77,27 @@ class Relay(LeasedLoop):
             .sort([("subject", 1), ("sequence", 1)])
             .limit(self.settings.outbox_batch)
         )
-        sent = 0
-        for entry in entries:
-            self.publish(entry)
-            sent += 1
-        return sent
+        sent: list[str] = []
+        try:
+            for entry in entries:
+                self.publish(entry)
+                sent.append(entry["_id"])
+        finally:  # what was confirmed is marked in one call, also when a later entry failed
+            self._mark_sent(sent)
+        return len(sent)
+
+    def _mark_sent(self, entry_ids: list[str]) -> None:
+        if not entry_ids:
+            return
+        now = utcnow()
+        self.db[OUTBOX].update_many(
+            {"_id": {"$in": entry_ids}, "status": "pending"},
+            {"$set": {"status": "sent", "sent_at": now, "expires_at": now + SENT_RETENTION}},
+        )
+        self.published += len(entry_ids)
 
     def publish(self, entry: dict) -> None:
+        """Publish one entry and wait for the broker's confirm (marking it sent is the round's)."""
         envelope = entry["envelope"]
         faults.point("relay.before_publish", envelope["type"])
         try:
@@ -100,12 +115,6 @@ class Relay(LeasedLoop):
             self._record_failure(entry, f"{type(exc).__name__}: {str(exc)[:200]}")
             raise
         faults.point("relay.after_publish", envelope["type"])
-        now = utcnow()
-        self.db[OUTBOX].update_one(
-            {"_id": entry["_id"], "status": "pending"},
-            {"$set": {"status": "sent", "sent_at": now, "expires_at": now + SENT_RETENTION}},
-        )
-        self.published += 1
 
     def _record_failure(self, entry: dict, error: str) -> None:
         try:

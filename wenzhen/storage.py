@@ -65,14 +65,20 @@ MECHANICS_INDEXES = [
     # the audit trail (wenzhen/audit.py): chain order, the sealer's queue, and the two ways it is searched
     Index(AUDIT_LOG, [("seq", ASCENDING)], unique=True, name="chain_order",
           options={"partialFilterExpression": {"seq": {"$exists": True}}}),
-    Index(AUDIT_LOG, [("sealed", ASCENDING), ("_id", ASCENDING)], name="unsealed"),
+    # the sealer's queue: only unsealed entries are in it, so its round costs what is waiting, not the history
+    Index(AUDIT_LOG, [("_id", ASCENDING)], name="unsealed_queue",
+          options={"partialFilterExpression": {"sealed": False}}),
     Index(AUDIT_LOG, [("patient_id", ASCENDING), ("_id", DESCENDING)], name="by_patient"),
     Index(AUDIT_LOG, [("agent_id", ASCENDING), ("_id", DESCENDING)], name="by_agent"),
 ]
 
 
+# indexes of the mechanics that an older version created, dropped at start
+MECHANICS_RETIRED = [(AUDIT_LOG, "unsealed")]
+
+
 def ensure_indexes(db: Database, indexes: list[Index], retired: list[tuple[str, str]] = ()) -> None:
-    for collection, name in retired:
+    for collection, name in [*MECHANICS_RETIRED, *retired]:
         if name in db[collection].index_information():
             db[collection].drop_index(name)
     for index in [*MECHANICS_INDEXES, *indexes]:
