@@ -71,8 +71,51 @@ def _subscribe(source: str, event_type: str, event: type[EventData] | None):
     return decorate
 
 
+def archives(source: str, collection: str):
+    """Keep every event of ``source`` in ``collection``, by one idempotent insert keyed by the event id: no
+    transaction and no processed-events record, because the insert is the whole effect and a redelivery's insert is
+    a duplicate key (already kept). The decorated method ``(self, envelope) -> dict`` gives the document's fields.
+    Failures are retried and parked like any handler's."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def entrypoint(self, body):
+            handler = f"{self.name}.{fn.__name__}"
+            queue = queue_name(source, "#", self.name, fn.__name__)
+
+            def insert(envelope: Envelope) -> None:
+                try:
+                    self.store[collection].insert_one({**fn(self, envelope), "_id": envelope.id})
+                except DuplicateKeyError:
+                    raise _AlreadyApplied from None
+                faults.maybe_fail(f"handler:{handler}", key=envelope.id)
+
+            return _apply(self.store, handler, queue, body, None, lambda _data, envelope: insert(envelope))
+
+        return event_handler(source, "#", requeue_on_error=True)(entrypoint)
+
+    return decorate
+
+
 def consume(store: Store, handler: str, queue: str, body: dict, apply, event: type[EventData] | None = None) -> str:
     """Apply ``apply(tx, data, envelope)`` once for this event (``data`` parsed as ``event``); returns the outcome."""
+
+    def in_transaction(data, envelope: Envelope) -> None:
+        def body_(tx: Tx):
+            try:
+                tx[PROCESSED].insert_one({"_id": f"{handler}:{envelope.id}", "at": utcnow()})
+            except DuplicateKeyError:
+                raise _AlreadyApplied from None
+            apply(tx, data, envelope)
+            faults.maybe_fail(f"handler:{handler}", key=envelope.id)
+
+        store.transact(body_)
+
+    return _apply(store, handler, queue, body, event, in_transaction)
+
+
+def _apply(store: Store, handler: str, queue: str, body: dict, event: type[EventData] | None, effect) -> str:
+    """Parse the message, then ``effect(data, envelope)`` with retries and parking; returns the outcome."""
     cfg = settings()
     try:
         envelope = Envelope.model_validate(body)
@@ -81,18 +124,9 @@ def consume(store: Store, handler: str, queue: str, body: dict, apply, event: ty
         _park(store, handler, queue, body, exc, attempts=1)
         return "parked"
     context.bind(envelope.correlationid, causation=envelope.id)
-
-    def in_transaction(tx: Tx):
-        try:
-            tx[PROCESSED].insert_one({"_id": f"{handler}:{envelope.id}", "at": utcnow()})
-        except DuplicateKeyError:
-            raise _AlreadyApplied from None
-        apply(tx, data, envelope)
-        faults.maybe_fail(f"handler:{handler}", key=envelope.id)
-
     for attempt in range(1, cfg.handler_max_attempts + 1):
         try:
-            store.transact(in_transaction)
+            effect(data, envelope)
             return "applied"
         except _AlreadyApplied:
             log.info("event %s already applied by %s", envelope.id, handler)

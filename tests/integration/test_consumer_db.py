@@ -87,3 +87,20 @@ def test_an_event_is_parsed_only_as_its_own_class():
     assert envelope.parsed_as(PatientRegistered).patient_id == "pat_1"
     with pytest.raises(LookupError):
         envelope.parsed_as(PatientLinkRemoved)
+
+
+def test_an_archive_keeps_each_event_once_by_one_insert(db_store):
+    from types import SimpleNamespace
+
+    @consumer.archives("intake", "kept")
+    def archive(self, envelope):
+        return {"type": envelope.type, "subject": envelope.subject}
+
+    service = SimpleNamespace(name="reports", store=db_store)
+    message = body()
+    outcomes = [archive(service, message), archive(service, message)]
+    assert outcomes == ["applied", "duplicate"]
+    assert by_id(db_store["kept"]) == {message["id"]: {"_id": message["id"], "type": "patient_registered",
+                                                      "subject": "pat_1"}}
+    assert by_id(db_store[PROCESSED]) == {}  # the insert itself is the record
+    assert archive(service, {"id": "x"}) == "parked"
