@@ -244,7 +244,8 @@ def read_body_bytes(req: falcon.Request, limit: int, what: str = "request body")
 def parse_json(raw: bytes) -> Any:
     """JSON as RFC 8259 sends it between systems: UTF-8, and here at most ``MAX_JSON_DEPTH`` levels deep, with
     every string a sequence of Unicode characters (no lone surrogate from a ``\\ud800`` escape, which no database
-    or encoder downstream could store). Each refusal is a 400/422 that says where."""
+    or encoder downstream could store) and no NUL (U+0000: no text Wenzhen takes has one, BSON cannot hold one in a
+    field name, and C-string consumers downstream cut text at it). Each refusal is a 400/422 that says where."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -293,6 +294,13 @@ def _check_text(text: str, path: tuple) -> None:
         message = "contains a lone surrogate (an unpaired \\ud800–\\udfff escape)"
         raise HttpProblem(422, "A text contains a lone surrogate, which is not a Unicode character.",
                           slug="validation", errors=[{"field": where, "message": message, "type": "unicode"}]) from None
+    if "\x00" in text:
+        raise _nul(".".join(str(part) for part in path) or "body")
+
+
+def _nul(where: str) -> HttpProblem:
+    return HttpProblem(422, "A text contains a NUL character (U+0000).", slug="validation",
+                       errors=[{"field": where, "message": "contains a NUL (U+0000)", "type": "unicode"}])
 
 
 def _read_body(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
@@ -315,6 +323,9 @@ def _read_query(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
         raise HttpProblem(422, "Unknown query parameters.", slug="validation",
                           errors=[{"field": name, "message": "is not a parameter of this operation",
                                    "type": "extra_forbidden"} for name in unknown])
+    for name, value in req.params.items():  # a value, or a list of them when repeated
+        if any("\x00" in text for text in (value if isinstance(value, list) else [value])):
+            raise _nul(name)
     try:
         return model.model_validate(dict(req.params))
     except ValidationError as exc:

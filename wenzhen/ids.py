@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -21,3 +22,8 @@ def new_id(prefix: str = "") -> str:
     rnd = int.from_bytes(os.urandom(10), "big")
     body = _b32(ms, 10) + _b32(rnd, 16)
     return f"{prefix}_{body}" if prefix else body
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether ``value`` has the shape of an id ``new_id(prefix)`` makes (what does not, no record can have)."""
+    return re.fullmatch(f"{re.escape(prefix)}_[{_ALPHABET}]{{26}}", value) is not None

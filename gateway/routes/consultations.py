@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, unquote
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.booking.schemas import Appointment, AppointmentRequest
 from contracts.intake.consultations import (
@@ -39,6 +39,7 @@ from gateway.api import Call, Reply, Stream, read_body_bytes
 from gateway.app_api import api
 from gateway.auth import PUBLIC, verifier
 from wenzhen.auth import Role
+from wenzhen.fields import printable
 
 TAGS = ["consultations"]
 DESK_TAGS = ["desk"]
@@ -54,9 +55,12 @@ class MineQuery(BaseModel):
     include_closed: bool = False
 
 
+SEQ_MAX = 2**31 - 1  # a chat's messages are numbered 1, 2, 3…: far beyond any chat, and within what a database stores
+
+
 class MessagesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    after: int = Field(default=0, ge=0, description="Messages after this seq.")
+    after: int = Field(default=0, ge=0, le=SEQ_MAX, description="Messages after this seq.")
     limit: int = Field(default=100, ge=1, le=500)
     wait: int = Field(default=0, ge=0, le=25, description="Long-poll: when nothing is newer than `after`, wait up to "
                                                           "this many seconds for a message.")
@@ -64,12 +68,13 @@ class MessagesQuery(BaseModel):
 
 class StreamQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    after: int = Field(default=0, ge=0, description="Resume after this seq (or send `Last-Event-ID`).")
+    after: int = Field(default=0, ge=0, le=SEQ_MAX, description="Resume after this seq (or send `Last-Event-ID`).")
 
 
 class AttachmentQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, max_length=120, description="The file's name, e.g. report.pdf.")
+    name: Annotated[str, Field(max_length=120), AfterValidator(printable)] | None = Field(  # no bidi override
+        default=None, description="The file's name, e.g. report.pdf.")  # (U+202E) hiding the kind of a file
 
 
 class ChatBooking(AppointmentRequest):
@@ -168,14 +173,21 @@ def post_message(call: Call, consultation_id: str) -> Reply:
     return Reply({"items": items}, 201)
 
 
+def resumed_after(last_event_id: str | None, default: int) -> int:
+    """The seq a reconnecting browser says it saw last; anything that is not one (``²`` is a digit to Python, not to
+    ``int``) is ignored, as the stream's own ids are plain numbers."""
+    if last_event_id and len(last_event_id) <= 10 and last_event_id.isascii() and last_event_id.isdigit():
+        return min(int(last_event_id), SEQ_MAX)
+    return default
+
+
 @api.route("GET", "/v1/consultations/{consultation_id}/stream", summary="Live messages (Server-Sent Events)",
            tags=TAGS, allow=CHAT, query=StreamQuery, errors=NOT_YOURS, content_type="text/event-stream")
 def stream(call: Call, consultation_id: str) -> Stream:
     """`text/event-stream`: `message` events (JSON message, `id` = seq) and `read` events (receipts), within a
     second of being posted. The stream ends after about a minute; reconnect with `Last-Event-ID` (browsers do it by
     themselves) and a fresh access token."""
-    last = call.req.get_header("Last-Event-ID")
-    after = int(last) if last and last.isdigit() else call.query.after
+    after = resumed_after(call.req.get_header("Last-Event-ID"), call.query.after)
     first = call.rpc("intake", "list_messages", consultation_id, after, 100)
     return Stream(streams.conversation(
         lambda since: call.rpc("intake", "list_messages", consultation_id, since, 100), consultation_id, after, first))
@@ -346,7 +358,7 @@ def set_presence(call: Call) -> dict:
 
 @api.route("PUT", "/v1/desk/roster/{consultant_id}", summary="Set a consultant's skills, shifts and chat limit",
            tags=DESK_TAGS, allow={Role.team_lead}, request=RosterEntry, response=RosterView,
-           errors={422: "A field is invalid (e.g. an unknown shift)."})
+           errors={404: "Not a staff account id.", 422: "A field is invalid (e.g. an unknown shift)."})
 def put_roster(call: Call, consultant_id: str) -> dict:
     return call.rpc("intake", "put_roster", consultant_id, call.body.model_dump())
 

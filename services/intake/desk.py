@@ -23,7 +23,7 @@ from services.intake.chats import CONSULTATIONS, OPEN
 from wenzhen import ids
 from wenzhen.auth import Caller, Role
 from wenzhen.config import Settings
-from wenzhen.errors import Forbidden, InvalidInput, field_error
+from wenzhen.errors import Forbidden, InvalidInput, NotFound, field_error
 from wenzhen.lease import LeasedLoop
 from wenzhen.storage import Index, Store, Tx
 from wenzhen.timez import as_utc, hospital_zone, to_local_iso, utcnow
@@ -70,6 +70,8 @@ def set_shifts(store: Store, caller: Caller, items: list[dict]) -> list[shifts.S
 def put_roster(store: Store, caller: Caller, consultant_id: str, entry: RosterEntry) -> RosterView:
     if not caller.principal.has_role(Role.team_lead):
         raise Forbidden("Only team leads set consultants' skills, shifts and chat limits.")
+    if not ids.is_id(consultant_id, "acc"):  # a roster entry for what cannot be an account would never be used
+        raise NotFound("No such staff account.")
     known = {s.code for s in current_shifts(store)}
     for i, code in enumerate(entry.shifts):
         if code not in known:

@@ -111,6 +111,8 @@ def test_malformed_bodies_get_a_4xx_problem(stack, token, headers, data, status)
     (b"[" * 40 + b"]" * 40, 400, "levels deep"),  # deeper than the documented limit (32)
     (b'{"phone": ' + b"[" * 990 + b"]" * 990 + b"}", 400, "levels deep"),  # inside a field
     (b'{"phone": "\\ud800", "purpose": "register"}', 422, "surrogate"),  # a lone surrogate escape
+    (b'{"phone": "138\\u000012345678", "purpose": "register"}', 422, "NUL"),  # U+0000, in a value or a field name
+    (b'{"phone": "13812345678", "purpose": "register", "x\\u0000": 1}', 422, "NUL"),
 ])
 def test_bodies_no_server_could_store_are_refused_with_a_4xx_that_says_why(stack, data, status, where):
     resp = stack.http.post(stack.url + "/v1/auth/otp", data=data,
