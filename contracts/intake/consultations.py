@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -137,7 +138,9 @@ class RosterEntry(Strict):
 
 # the desk's shifts ------------------------------------------------------------------------------------------------
 ShiftName = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(printable)]
-WallClock = Annotated[time, PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str)]
+# documented as what it is, in and out: whole minutes (JSON Schema's "time" format is RFC 3339's, with seconds and zone)
+WallClock = Annotated[time, PlainSerializer(lambda value: value.strftime("%H:%M"), return_type=str),
+                      WithJsonSchema({"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$"})]
 Weekday = Annotated[int, Field(ge=0, le=6, description="0 = Monday … 6 = Sunday.")]
 
 

@@ -119,6 +119,7 @@ class RuleTablePut(BaseModel):
 @api.route("POST", "/v1/consultations", summary="Open a consultation", tags=TAGS, allow=PUBLIC,
            request=ConsultationOpen, response=Opened, status=201,
            errors={403: "A role that does not open chats (patients, visitors and the desk logging a call do).",
+                   404: "No such patient, or not one the caller acts for (`patient_id`).",
                    422: "A field is invalid.", 429: "Too many chats opened from here."})
 def open_consultation(call: Call) -> Reply:
     """Anyone may open a chat with a first message: an anonymous visitor gets `visitor_token` (access and refresh

@@ -51,8 +51,8 @@ SERVER_ERRORS = {500, 502, 503, 504}  # what the document's `default` response s
 
 # examples per operation with a body or query parameters, (positive, negative): with the caller's own resources in the
 # path, or with generated path parameters; operations without inputs get one or two, refused ones (role) one
-AIMED = (6, 4)
-GENERATED = (6, 4)
+AIMED = (12, 8)
+GENERATED = (12, 8)
 REFUSED = 1
 THREADS = 4  # requests at once (the gateway has 16 threads; the services take the rest)
 
@@ -185,9 +185,8 @@ def plan(op, role: str, own: Caller, other: Caller) -> list[tuple[Caller, dict |
         if inputs:
             runs += [(other, None, GenerationMode.NEGATIVE, 1)]
     else:
-        caller = own if not names else other
-        runs += [(caller, None, GenerationMode.POSITIVE, GENERATED[0] if inputs else 1 + bool(names))]
-        runs += [(caller, None, GenerationMode.NEGATIVE, GENERATED[1] if inputs else 0)]
+        runs += [(other, None, GenerationMode.POSITIVE, GENERATED[0] if inputs else 1 + bool(names))]
+        runs += [(other, None, GenerationMode.NEGATIVE, GENERATED[1] if inputs else 0)]
     return [run for run in runs if run[3] > 0]
 
 

@@ -1,6 +1,8 @@
 """The first vertical slice through the HTTP gateway, and the gateway's own contract."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.integration.conftest import new_origin, new_phone, wait_until
@@ -213,9 +215,11 @@ def test_openapi_document_describes_the_routes_from_the_models(stack):
     every = [(path, op) for path, ops in doc["paths"].items() for op in ops.values()]
     assert all("429" in op["responses"] for _, op in every)  # the per-caller request budget
     assert all("422" in op["responses"] for _, op in every if any(p["in"] == "query" for p in op["parameters"]))
-    assert "403" in doc["paths"]["/v1/consultations"]["post"]["responses"]  # roles that do not open chats
+    assert {"403", "404"} <= set(doc["paths"]["/v1/consultations"]["post"]["responses"])  # a role, a patient_id
     fhir = doc["paths"]["/v1/audit-events/fhir"]["get"]["responses"]["200"]["content"]["application/fhir+json"]
     assert fhir["schema"] == {"type": "object"}  # JSON, not a string
+    start = doc["components"]["schemas"]["Shift"]["properties"]["start"]  # what GET /v1/desk/shifts answers: "08:00"
+    assert "format" not in start and re.fullmatch(start["pattern"], "08:00") and not re.fullmatch(start["pattern"], "8")
     page = stack.http.get(stack.url + "/docs")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "/v1/patients" in page.text and "PatientRegistration" in page.text
