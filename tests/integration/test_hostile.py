@@ -2,16 +2,20 @@
 operation is covered the day it is declared.
 
 Every operation with a JSON body gets: a body that is not UTF-8, JSON nested 1,000 deep, a 2 MB string in every
-string field, lone surrogates (``\\ud800`` escapes) in every string field, and — one field at a time, the rest of
-the body valid — a NUL, a right-to-left mark and the MongoDB operators ``{"$gt": ""}`` and ``{"$where": "1"}``.
-Every operation with path or query parameters gets the same hostile strings in each of them (URL-encoded), and
-every query parameter also the ``name[$gt]=`` form. The answer is a 4xx problem+json, or a 2xx where the input is
-legitimately accepted (an RTL mark in a free-text field), never a 5xx; a hostile path parameter is never found; and
-nothing of an operator object comes back as stored, nor does an operator in a query match what it does not name.
+string field (all at once: 413), lone surrogates (``\\ud800`` escapes) in every string field, and — one field at a time,
+the rest of the body valid — a NUL, a right-to-left mark, a number beyond 64 bits (integers) and one of the MongoDB
+operators ``{"$gt": ""}`` and ``{"$where": "1"}`` (both, where the field takes an object). Every operation with path
+or query parameters gets the same hostile strings in each of them, URL-encoded (a 3,000-character one in place of
+2 MB: gunicorn refuses a request line beyond 4 KiB itself, before the gateway sees it), and every query parameter
+the ``name[$gt]=`` form too. The answer is a 4xx problem+json, or a 2xx where the input is legitimately accepted
+(an RTL mark in a free-text field), never a 5xx; a NUL is refused everywhere; a hostile path parameter is never
+found; nothing of an operator object comes back as stored, nor does an operator in a query match what it does not
+name. A 503/504 is tried again alone at the end, so that only what a request on its own reproduces counts.
 
-Each request is sent as a role the operation allows, aimed at that caller's own resources (their record, their
-chat, …), so that the hostile field is the only thing wrong and reaches the service. The shift table and the rule
-table, which every other test shares, are put back as they were.
+Each request is sent as a role the operation allows (the one with the fewest requests so far: each account has a
+request budget of its own), aimed at that caller's own resources (their record, their chat, …), so that the hostile
+field is the only thing wrong and reaches the service. The shift table and the rule table, which every other test
+shares, are put back as they were.
 """
 from __future__ import annotations
 
