@@ -15,9 +15,10 @@ from contracts.booking.schemas import (
     ServiceSettings,
 )
 from contracts.identity.events import StaffAccountChanged, StaffAccountCreated
-from services.booking import schedules
 from services.booking.catalogue import usecases
 from services.booking.catalogue.store import CatalogueStore
+from services.booking.schedules import usecases as schedules
+from services.booking.schedules.store import ScheduleStore
 from wenzhen.consumer import consumes
 from wenzhen.crypto import keyring
 from wenzhen.events import Envelope
@@ -50,7 +51,8 @@ class CatalogueEntrypoints:
     @rpc
     def change_service(self, code: str, change: ServiceChange) -> ServiceSettings:
         result = usecases.change_service(self.catalogue, self.caller, code, change, utcnow())
-        schedules.request_regeneration(self.store)  # new slot lengths: the generator re-cuts every schedule
+        # new slot lengths: the generator re-cuts every schedule
+        schedules.request_regeneration(ScheduleStore(self.store), utcnow())
         return result
 
     @rpc
@@ -77,7 +79,8 @@ class CatalogueEntrypoints:
     def change_doctor(self, doctor_id: str, change: DoctorChange) -> Doctor:
         result = usecases.change_doctor(self.catalogue, self.caller, doctor_id, change)
         if change.active is not None or change.services is not None:  # slots opened or closed accordingly
-            schedules.generate_slots(self.store, doctor_id, self.settings.horizon_days, utcnow())
+            schedules.generate_slots(ScheduleStore(self.store, keyring()), doctor_id, self.settings.horizon_days,
+                                     utcnow())
         return result
 
     # booking's copy of identity's staff accounts
