@@ -54,6 +54,8 @@ DESK = {Role.consultant, Role.team_lead}
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 NOT_YOURS = "No such appointment, or not one the caller may see (the two are not told apart)."
 NOT_YOUR_ENTRY = "No such waitlist entry, or not one the caller may act on (the two are not told apart)."
+NOT_YOUR_LIST = ("A doctor lists their own schedule (another doctor's `doctor_id`), or the caller's role may not use "
+                 "this operation.")
 
 
 def _query(call: Call) -> dict:
@@ -136,7 +138,7 @@ def book(call: Call) -> Reply:
 
 
 @api.route("GET", "/v1/appointments", summary="List appointments", tags=TAGS, allow=READERS, query=AppointmentQuery,
-           response=list[Appointment], errors={404: "Not a patient record this account acts for.",
+           response=list[Appointment], errors={403: NOT_YOUR_LIST, 404: "Not a patient record this account acts for.",
                                                422: "A team lead names a patient or a doctor."})
 def list_appointments(call: Call) -> list:
     """Patients: a record they act for (`patient_id`). Doctors: their own schedule. Consultants: the bookings they
@@ -212,7 +214,8 @@ def join_waitlist(call: Call) -> Reply:
 
 @api.route("GET", "/v1/appointments/waitlist", summary="List waitlist entries", tags=TAGS, allow=READERS,
            query=WaitlistQuery, response=list[WaitlistEntry],
-           errors={404: "Not a patient record this account acts for.", 422: "A team lead names a patient or doctor."})
+           errors={403: NOT_YOUR_LIST, 404: "Not a patient record this account acts for.",
+                   422: "A team lead names a patient or doctor."})
 def list_waitlist(call: Call) -> list:
     """Patients: a record they act for (`patient_id`). Doctors: the line for their own schedule. Consultants: a
     patient's entries, or the ones they made. Team leads: by patient or doctor. Every entry shown is audited."""
@@ -266,8 +269,8 @@ def plan_follow_up(call: Call, appointment_id: str) -> Reply:
 
 @api.route("GET", "/v1/follow-ups", summary="List follow-up plans", tags=TAGS, allow=READERS, query=FollowUpQuery,
            response=list[FollowUpPlan],
-           errors={404: "Not a patient record this account acts for.", 422: "Consultants and team leads name a "
-                                                                             "patient."})
+           errors={403: NOT_YOUR_LIST, 404: "Not a patient record this account acts for.",
+                   422: "Consultants and team leads name a patient."})
 def list_follow_ups(call: Call) -> list:
     """Patients: a record they act for (`patient_id`). Doctors: the plans they made. Consultants and team leads: a
     patient's plans (to book them). Each open plan carries `proposed` slots, nearest the due day first."""
