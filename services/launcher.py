@@ -1,4 +1,5 @@
-"""Run one Wenzhen service: ``python -m services <name>``.
+"""Run one Wenzhen service: ``python -m services <name>`` (or a part of it that its ``service.py`` lists as a
+deployable: ``python -m services intake --only desk``, ``--without desk``).
 
 Applies eventlet's monkey patching first (as ``nameko run`` does), then
 configures Nameko from the environment (``wenzhen.config``) and runs the
@@ -32,21 +33,22 @@ def nameko_settings(service: str) -> dict:
     }
 
 
-def service_path(service: str) -> str:
+def service_path(service: str, part: tuple[str, str] | None = None) -> str:
     from services import service_class
 
-    cls = service_class(service)
+    cls = service_class(service, part)
     return f"{cls.__module__}:{cls.__name__}"
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1 or argv[0] not in SERVICES:
-        sys.exit(f"usage: python -m services <{'|'.join(SERVICES)}>")
+    part = tuple(argv[1:]) if len(argv) == 3 and argv[1] in ("--only", "--without") else None
+    if not argv or argv[0] not in SERVICES or (len(argv) != 1 and part is None):
+        sys.exit(f"usage: python -m services <{'|'.join(SERVICES)}> [--only <part> | --without <part>]")
     service = argv[0]
     nameko_config.setup(nameko_settings(service))
     logs.setup(service, settings().log_level)
-    run([service_path(service)])
+    run([service_path(service, (part[0].removeprefix("--"), part[1]) if part else None)])
 
 
 if __name__ == "__main__":

@@ -81,14 +81,6 @@ class Settings(EnvSettings):
     argon2_time_cost: int = _setting("ARGON2_TIME_COST", 2)
     argon2_memory_kib: int = _setting("ARGON2_MEMORY_KIB", 19_456)
     argon2_parallelism: int = _setting("ARGON2_PARALLELISM", 1)
-    # intake: the consultation desk
-    consult_accept_seconds: int = _setting("CONSULT_ACCEPT_SECONDS", 25)
-    consult_answer_seconds: int = _setting("CONSULT_ANSWER_SECONDS", 60)
-    consult_unattended_seconds: int = _setting("CONSULT_UNATTENDED_SECONDS", 120)
-    consult_skill_wait_seconds: int = _setting("CONSULT_SKILL_WAIT_SECONDS", 15)
-    desk_poll_interval: float = _setting("DESK_POLL_INTERVAL", 0.5)
-    transcript_retention_days: int = _setting("TRANSCRIPT_RETENTION_DAYS", 1096)
-    attachment_max_bytes: int = _setting("ATTACHMENT_MAX_BYTES", 10_485_760)
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 

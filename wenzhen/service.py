@@ -214,8 +214,11 @@ class ServiceSettings(DependencyProvider):
         return self.value
 
 
-class ServiceBase:
-    """Subclass, set ``name``, ``settings_class`` and (optionally) ``indexes``; add entrypoints."""
+class ServiceProcess:
+    """What every process of a service has, without any RPC: its database (with the outbox relay and the audit
+    sealer), the caller, its settings. A part of a service run as a process of its own (intake's desk loop,
+    ``services/intake/service.py``) derives from this alone: Nameko gives each service name one RPC queue whose
+    consumers must all answer every method, so a process that answers none must not consume it."""
 
     name: str
     settings_class: type | None = None  # the service's EnvSettings subclass
@@ -226,6 +229,10 @@ class ServiceBase:
     store = StoreProvider()
     caller = RequestContext()
     settings = ServiceSettings()
+
+
+class ServiceBase(ServiceProcess):
+    """Subclass, set ``name``, ``settings_class`` and (optionally) ``indexes``; add entrypoints."""
 
     @rpc
     def health(self) -> dict:

@@ -126,6 +126,16 @@ class DepartmentChoice(Strict):
     doctor_id: str | None = None
 
 
+class DoctorPreference(BaseModel):
+    """What the patient said they want of a doctor (the triage advice's input); every field optional."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    sex: str | None = Field(default=None, pattern=r"^(male|female)$")
+    doctor_id: str | None = Field(default=None, min_length=1)
+    title: str | None = Field(default=None, min_length=1, max_length=40)
+
+
 class Presence(Strict):
     available: bool
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 import pytest
 from nameko.testing.services import worker_factory
 
-from contracts.intake.events import PatientLinkCreated, PatientRegistered
+from contracts.intake.events import PatientRegistered
 from contracts.intake.patients import PatientRegistration
 from services import service_class
-from services.intake import access
-from services.intake import domain as intake
 from services.notify import domain as notify
 from tests.fakes import FakeStore, FakeTx
 from wenzhen.auth import Caller, Principal, PurposeOfUse, Role
 from wenzhen.config import SERVICES
 from wenzhen.crypto import Keyring, keyring, new_key_settings
-from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wenzhen.errors import Forbidden, InvalidInput
 from wenzhen.storage import AUDIT_LOG
 
 REG = PatientRegistration(name="张三", sex="male", birth_date="1985-04-12", phone="13812345678")
@@ -50,70 +48,6 @@ def test_every_service_answers_health(name):
     service = worker_factory(service_class(name), store=FakeStore())
     health = service.health()
     assert health.pop("db_ms") >= 0 and health == {"service": name, "status": "up", "database": "up"}
-
-
-def intake_store() -> FakeStore:
-    return FakeStore(indexes=intake.INDEXES)
-
-
-def test_intake_registers_a_patient_and_emits_the_fact_with_it():
-    store = intake_store()
-    patient = intake.register_patient(store, KEYS, CONSULTANT, REG)
-    doc = store[intake.PATIENTS].docs[patient.id]
-    assert "13812345678" not in str(doc) and "张三" not in str(doc)  # encrypted at rest
-    assert doc["phone_index"] == KEYS.blind_index("phone", "13812345678")
-    assert doc["registered_by"] == "acc_cons1"
-    ((subject, event),) = store.emitted  # staff registering: no account link
-    assert subject == patient.id and event == PatientRegistered(patient_id=patient.id, sex="male", birth_year=1985)
-    assert access.has_care(store, "acc_cons1", patient.id)  # the registering consultant may see it (for a while)
-    assert intake.get_patient(store, KEYS, CONSULTANT, patient.id) == patient
-    assert patient.phone == "13812345678" and patient.name == "张三"
-    created, read = store[AUDIT_LOG].docs.values()  # in the order recorded
-    assert (created["action"], created["subtype"], read["action"]) == ("C", "create", "R")
-    for entry in (created, read):
-        assert entry["patient_id"] == patient.id and entry["entity_id"] == patient.id
-        assert entry["agent_id"] == "acc_cons1" and entry["agent_role"] == "consultant"
-        assert entry["purpose"] == "HOPERAT" and entry["ip"] == "198.51.100.4" and entry["request_id"] == "req_1"
-        assert entry["outcome"] == "success" and entry["sealed"] is False
-        assert "张三" not in str(entry) and "13812345678" not in str(entry)  # identifiers only
-
-
-def test_intake_lets_relatives_share_a_phone_number():
-    """Phones used to be unique among patients; relatives may now share one (e.g. a parent's for a child)."""
-    store = intake_store()
-    caller = patient_caller()
-    own = intake.register_patient(store, KEYS, caller, registration(relationship="self"))
-    child = intake.register_patient(store, KEYS, caller, registration(
-        name="张小宝", birth_date="2018-04-12", relationship="child"))
-    docs = store[intake.PATIENTS].docs
-    assert own.id != child.id and docs[own.id]["phone_index"] == docs[child.id]["phone_index"]
-    assert [type(e).__name__ for _, e in store.emitted] == ["PatientRegistered", "PatientLinkCreated"] * 2
-    assert store.emitted[3][1] == PatientLinkCreated(link_id=store.emitted[3][1].link_id, account_id="acc_pat1",
-                                                     patient_id=child.id, relationship="child")
-
-
-def test_intake_refuses_a_second_own_record_for_an_account_and_keeps_nothing_of_it():
-    store = intake_store()
-    caller = patient_caller()
-    intake.register_patient(store, KEYS, caller, registration(relationship="self"))
-    audited = len(store[AUDIT_LOG].docs)
-    with pytest.raises(Conflict) as info:
-        intake.register_patient(store, KEYS, caller, registration(relationship="self"))
-    assert info.value.errors[0]["field"] == "relationship"
-    assert len(store[intake.PATIENTS].docs) == 1 and len(store[access.LINKS].docs) == 1
-    assert len(store.emitted) == 2 and len(store[AUDIT_LOG].docs) == audited  # the transaction left nothing
-
-
-def test_intake_rpc_validates_its_input_and_names_fields():
-    store = intake_store()
-    service = worker_factory(service_class("intake"), store=store, caller=CONSULTANT)
-    with pytest.raises(InvalidInput) as info:
-        service.register_patient({"name": "x", "sex": "male", "birth_date": "1985-04-12", "phone": "1"})
-    assert [e["field"] for e in info.value.errors] == ["phone"]
-    with pytest.raises(NotFound):
-        service.get_patient("pat_missing")
-    (entry,) = store[AUDIT_LOG].docs.values()  # the refused read is in the audit trail
-    assert entry["outcome"] == "denied" and entry["entity_id"] == "pat_missing" and entry["agent_id"] == "acc_cons1"
 
 
 def test_notify_queues_a_welcome_addressed_to_the_patient():

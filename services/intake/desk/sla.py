@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.intake.shifts import Shift, next_opening, responsible, service_end
+from services.intake.desk.shifts import Shift, next_opening, responsible, service_end
 from wenzhen.errors import InvalidInput, field_error
 from wenzhen.timez import as_utc
 

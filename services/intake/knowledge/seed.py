@@ -5,14 +5,16 @@ statement, the advice to come in person, how fees are quoted, and the closing wi
 amounts are examples: each carries an internal note (never shown to patients) asking the hospital to check it
 against its own published prices before quoting it.
 
-``seed(store)`` inserts only into an empty knowledge base, so calling it at every start is harmless; the entries go
-through the same validation as a manager's.
+``seed(store, now)`` inserts only into an empty knowledge base, so calling it at every start is harmless; the entries
+go through the same validation as a manager's.
 """
 from __future__ import annotations
 
+from datetime import datetime
+
 from contracts.intake.knowledge import ArticleInput
-from services.intake.knowledge import KNOWLEDGE, new_document
-from wenzhen.storage import Store, Tx
+from services.intake.knowledge.store import KnowledgeStore
+from wenzhen.storage import Tx
 
 SEEDED_BY = "intake:seed"
 _CHECK_PRICE = "示例金额：请按本院物价公示核对后再向患者报价。"
@@ -48,15 +50,14 @@ STARTER: list[dict] = [
 ]
 
 
-def seed(store: Store) -> int:
+def seed(store: KnowledgeStore, now: datetime) -> int:
     """Insert the starter entries into an empty knowledge base; how many were inserted (0 when it had entries)."""
     entries = [ArticleInput.model_validate(raw).root for raw in STARTER]
 
     def body(tx: Tx) -> int:
-        if tx[KNOWLEDGE].find_one({}, {"_id": 1}) is not None:
+        if not store.is_empty(tx):
             return 0
-        for entry in entries:
-            tx[KNOWLEDGE].insert_one(new_document(entry, SEEDED_BY))
+        store.insert_all(tx, entries, SEEDED_BY, now)
         return len(entries)
 
     return store.transact(body)

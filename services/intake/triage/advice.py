@@ -3,7 +3,7 @@
 This is advice shown to the consultant with its reasons, never a diagnosis: the department sentence is hedged
 ("可能与……相关，需要检查后才能确定", DOMAIN.md, step 4 of the consultation) and names the words it rests on.
 
-Departments. A keyword is found the way red-flag terms are (:mod:`services.intake.redflags`: normalized text,
+Departments. A keyword is found the way red-flag terms are (:mod:`services.intake.triage.redflags`: normalized text,
 Chinese as substrings, English as whole words). A department scores its weight for each distinct keyword found;
 a keyword found only inside a longer one of the same department ("前列腺" inside "前列腺炎") does not count
 twice. Ties keep the table's order.
@@ -24,7 +24,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.intake.redflags import Label, Slug, Term, TermSet, joined, normalize, shown
+from contracts.intake.consultations import DoctorPreference
+from services.intake.triage.redflags import Label, Slug, Term, TermSet, joined, normalize, shown
 from wenzhen.errors import InvalidInput, field_error
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -145,16 +146,6 @@ class DoctorProfile(BaseModel):
     title: str = Field(description="Professional title, e.g. 主任医师; shown, never ranked by itself.")
     expertise: list[str] = Field(default_factory=list, description="What the doctor is good at, e.g. 前列腺炎.")
     sex: str | None = Field(default=None, description="male or female (FHIR administrative gender)")
-
-
-class DoctorPreference(BaseModel):
-    """What the patient said they want; every field optional."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    sex: str | None = Field(default=None, pattern=r"^(male|female)$")
-    doctor_id: str | None = Field(default=None, min_length=1)
-    title: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class DoctorAdvice(BaseModel):
