@@ -14,6 +14,7 @@ from bench import baselines, booking, callers, chat
 from bench.isolated import HELLO, BenchStack, isolated_stack
 from bench.load import LoadResult, LoadTool, Workload, pick_tool
 from bench.report import Report, say
+from services.identity.settings import IdentitySettings
 from wenzhen.rpc_client import RpcClient
 
 CONNECTIONS = 32  # HTTP connections, and RPC caller threads for the concurrent echo
@@ -155,7 +156,7 @@ def chat_delivery(stack: BenchStack, report: Report, signed_in: callers.Callers)
 
 
 def gateway_login(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers) -> None:
-    cfg = stack.settings
+    cfg = IdentitySettings.from_env(stack.env)
     say(f"gateway: POST /v1/auth/login, the patient ({http.connections} connections, another "
         "X-Forwarded-For each time)…")
     r = http.measure(stack.gateway_url(), Workload("/v1/auth/login", login=signed_in.patient_login))

@@ -70,17 +70,9 @@ class Settings(EnvSettings):
     # the per-origin (per-address) limits of sign-up, codes, sign-in, visitors' chats and the gateway's budget for
     # callers without a token, times this (0: none); the per-phone and per-account limits stay as they are
     rate_limit_origin_factor: float = _setting("RATE_LIMIT_ORIGIN_FACTOR", 1.0)
-    # identity
+    # access tokens: identity signs them for this long, the gateway keeps revoked sessions as long (identity's own
+    # settings are in services/identity/settings.py)
     access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", 600)
-    patient_session_days: int = _setting("PATIENT_SESSION_DAYS", 30)
-    staff_session_hours: int = _setting("STAFF_SESSION_HOURS", 12)
-    otp_ttl: int = _setting("OTP_TTL_SECONDS", 300)
-    otp_resend_seconds: float = _setting("OTP_RESEND_SECONDS", 60.0)
-    login_max_failures: int = _setting("LOGIN_MAX_FAILURES", 5)
-    lockout_seconds: int = _setting("LOCKOUT_SECONDS", 900)
-    argon2_time_cost: int = _setting("ARGON2_TIME_COST", 2)
-    argon2_memory_kib: int = _setting("ARGON2_MEMORY_KIB", 19_456)
-    argon2_parallelism: int = _setting("ARGON2_PARALLELISM", 1)
     # notify
     sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 

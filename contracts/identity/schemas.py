@@ -239,3 +239,31 @@ class PrivacyDocument(BaseModel):
 
 class PrivacyNotice(BaseModel):
     documents: list[PrivacyDocument]
+
+
+# for other services (RPCs the gateway does not serve over HTTP) --------------------------------------------------
+class OtpDelivery(BaseModel):
+    """What notify needs to send a code (``identity.deliver_otp``, notify only): the number and the message's
+    content."""
+
+    phone: str
+    code: str | None = Field(default=None, description="None for a notice (the number has an account already).")
+    kind: Literal["code", "already_registered"]
+    purpose: OtpPurpose
+    valid_minutes: int
+
+
+class RevokedSession(BaseModel):
+    """A session that ended before its time (``identity.revoked_sessions``, the gateway's catch-up)."""
+
+    session_id: str
+    revoked_at: str = Field(description="UTC, ISO 8601")
+
+
+class StaffCard(BaseModel):
+    """How a staff member is shown to a patient who looks at who read their record (``identity.staff_directory``)."""
+
+    role: Role
+    title: str | None = None
+    department: str | None = None
+    name: str

@@ -27,14 +27,19 @@ OWASP_MIN_MEMORY_KIB = 19_456
 OWASP_MIN_TIME_COST = 2
 
 
+def check_parameters(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Refuse Argon2id parameters below OWASP's minimum (``ARGON2_*``)."""
+    if memory_kib < OWASP_MIN_MEMORY_KIB or time_cost < OWASP_MIN_TIME_COST or parallelism < 1:
+        raise ValueError(f"Argon2id parameters below OWASP's minimum (m={OWASP_MIN_MEMORY_KIB} KiB, "
+                         f"t={OWASP_MIN_TIME_COST}, p=1)")
+
+
 class Passwords:
     """Argon2id hashing; ``offload`` runs the CPU-heavy part off the event loop (eventlet's tpool in services)."""
 
     def __init__(self, time_cost: int, memory_kib: int, parallelism: int,
                  offload: Callable = lambda fn, *args: fn(*args)):
-        if memory_kib < OWASP_MIN_MEMORY_KIB or time_cost < OWASP_MIN_TIME_COST or parallelism < 1:
-            raise ValueError(f"Argon2id parameters below OWASP's minimum (m={OWASP_MIN_MEMORY_KIB} KiB, "
-                             f"t={OWASP_MIN_TIME_COST}, p=1)")
+        check_parameters(time_cost, memory_kib, parallelism)
         self.hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
         self.offload = offload
         # verified against when an account does not exist, so "no such account" takes as long as a wrong password
