@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from wenzhen.errors import TooManyRequests
-from wenzhen.storage import Index, Store
+from wenzhen.storage import Index, Store, update_and_read
 from wenzhen.timez import as_utc, utcnow
 
 RATE_LIMITS = "rate_limits"
@@ -56,9 +56,10 @@ def hit(store: Store, limit: Limit, key: str, now: datetime | None = None) -> in
     doc_id = f"{limit.name}:{key}:{start}"
     for attempt in (1, 2):  # two first hits racing on the upsert: the loser retries as an increment
         try:
-            doc = store[RATE_LIMITS].find_one_and_update(
-                {"_id": doc_id}, {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": ends}},
-                upsert=True, return_document=ReturnDocument.AFTER)
+            # two hits racing may both read the other's count too: at the boundary both are refused, never both let
+            # through (a limit may admit one fewer in a race, never one more)
+            doc = update_and_read(store[RATE_LIMITS], {"_id": doc_id},
+                                  {"$inc": {"count": 1}, "$setOnInsert": {"expires_at": ends}}, upsert=True)
             break
         except DuplicateKeyError:
             if attempt == 2:
@@ -75,7 +76,7 @@ def cooldown(store: Store, name: str, key: str, seconds: float, message: str, no
     try:
         # matches an old enough record (and moves it to now) or, when there is none, inserts one;
         # a record that is too recent does not match, and the insert then collides with it
-        store[RATE_LIMITS].find_one_and_update(
+        store[RATE_LIMITS].update_one(
             {"_id": f"{name}:{key}", "last": {"$lte": now - gap}},
             {"$set": {"last": now, "expires_at": now + gap}}, upsert=True)
     except DuplicateKeyError:

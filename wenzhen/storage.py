@@ -85,6 +85,21 @@ def ensure_indexes(db: Database, indexes: list[Index], retired: list[tuple[str, 
         index.create(db)
 
 
+def update_and_read(collection, query: dict, update: dict, *, upsert: bool = False,
+                    projection: dict | None = None) -> dict | None:
+    """``find_one_and_update(..., return_document=AFTER)`` as a conditional ``update_one`` by ``_id`` and then a
+    read of that document: SecantusDB answers ``find_one_and_update`` on an existing document by scanning the whole
+    collection under its lock (docs/secantusdb.md), while ``update_one`` and ``find_one`` by ``_id`` use the index.
+    None when the condition matched nothing (and nothing was upserted). Inside a transaction (``collection`` from a
+    :class:`Tx`) the read sees exactly this write; outside one a later writer's change may show as well."""
+    if "_id" not in query:
+        raise ValueError("update_and_read needs the document's _id in the query")
+    done = collection.update_one(query, update, upsert=upsert)
+    if done.matched_count == 0 and done.upserted_id is None:
+        return None
+    return collection.find_one({"_id": query["_id"]}, projection)
+
+
 class _Bound:
     """A collection whose every call carries the transaction's session."""
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.booking.schemas import HalfDayChoice, PriorDiagnosis, ServiceCode, ServiceSettings, Status, Visit
@@ -42,7 +42,7 @@ from services.booking.schedules.store import SLOTS, ScheduleStore, slot_record
 from services.booking.scope import Scope
 from wenzhen import ids
 from wenzhen.crypto import Keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 APPOINTMENTS = "appointments"
 WAITLIST = "waitlist"  # the waitlist capability's; here only the line's head (see the module's docstring)
@@ -143,9 +143,8 @@ class AppointmentStore(CapabilityStore):
 
     def take_place(self, tx: Tx, slot_id: str, now: datetime) -> SlotRecord:
         """One place of an open, future slot, by a conditional update (the database refuses a full slot)."""
-        doc = tx[SLOTS].find_one_and_update({"_id": slot_id, "status": "open", "free": {"$gt": 0},
-                                             "start": {"$gt": now}},
-                                            {"$inc": {"booked": 1, "free": -1}}, return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[SLOTS], {"_id": slot_id, "status": "open", "free": {"$gt": 0}, "start": {"$gt": now}},
+                              {"$inc": {"booked": 1, "free": -1}})
         if doc is None:
             raise SlotGone(gone_reason(self.slot(slot_id, tx), now))
         return slot_record(doc)
@@ -153,8 +152,7 @@ class AppointmentStore(CapabilityStore):
     def give_back(self, tx: Tx, slot_id: str) -> SlotRecord | None:
         """Return a place to the slot (conditional: never below zero); the slot after, or None when nothing was
         given back."""
-        doc = tx[SLOTS].find_one_and_update({"_id": slot_id, "booked": {"$gt": 0}},
-                                            {"$inc": {"booked": -1, "free": 1}}, return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[SLOTS], {"_id": slot_id, "booked": {"$gt": 0}}, {"$inc": {"booked": -1, "free": 1}})
         return slot_record(doc) if doc else None
 
     def free_slots(self, before: datetime, **filters) -> list[SlotRecord]:
@@ -185,12 +183,12 @@ class AppointmentStore(CapabilityStore):
 
     def offer_entry(self, tx: Tx, entry_id: str, offer: Offer, now: datetime) -> bool:
         """Mark a waiting entry offered this place (conditional on it still waiting)."""
-        return tx[WAITLIST].find_one_and_update(
+        return tx[WAITLIST].update_one(
             {"_id": entry_id, "status": "waiting"},
             {"$set": {"status": "offered", "offered_at": now,
                       "offer": {"appointment_id": offer.appointment_id, "slot_id": offer.slot_id,
                                 "start": offer.start, "expires_at": offer.expires_at}},
-             "$inc": {"offers": 1}}) is not None
+             "$inc": {"offers": 1}}).matched_count == 1
 
     # appointments ----------------------------------------------------------------------------------------------
     def insert_appointment(self, tx: Tx, appointment: AppointmentRecord) -> None:
@@ -203,7 +201,7 @@ class AppointmentStore(CapabilityStore):
         return _after(self._on(tx)[APPOINTMENTS].find_one({"_id": appointment_id}))
 
     def _change(self, tx: Tx, match: dict, update: dict) -> AppointmentRecord | None:
-        return _after(tx[APPOINTMENTS].find_one_and_update(match, update, return_document=ReturnDocument.AFTER))
+        return _after(update_and_read(tx[APPOINTMENTS], match, update))
 
     def confirm_held(self, tx: Tx, appointment_id: str, by: str, now: datetime) -> AppointmentRecord | None:
         return self._change(tx, {"_id": appointment_id, "status": Status.held.value},

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.booking.schemas import Department, Doctor, DoctorInput, Room, ServiceCode, ServiceSettings
 from services.booking.catalogue.rules import Bookable, StaffAccount, service_settings
 from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, field_error
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 DEPARTMENTS = "departments"
 DOCTORS = "doctors"
@@ -49,8 +49,7 @@ class CatalogueStore(CapabilityStore):
             raise _taken("code", f"Department {department.code} exists already.") from None
 
     def update_department(self, tx: Tx, code: str, values: dict) -> Department | None:
-        doc = tx[DEPARTMENTS].find_one_and_update({"_id": code}, {"$set": values},
-                                                  return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[DEPARTMENTS], {"_id": code}, {"$set": values})
         return _department(doc) if doc else None
 
     def departments(self) -> list[Department]:
@@ -118,8 +117,7 @@ class CatalogueStore(CapabilityStore):
     def update_doctor(self, tx: Tx, doctor_id: str, values: dict) -> Doctor | None:
         if "display_name" in values:
             values = {**values, "display_name": self._sealed_name(doctor_id, values["display_name"])}
-        doc = tx[DOCTORS].find_one_and_update({"_id": doctor_id}, {"$set": values},
-                                              return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[DOCTORS], {"_id": doctor_id}, {"$set": values})
         return self._doctor(doc) if doc else None
 
     def doctor(self, doctor_id: str, tx: Tx | None = None) -> Doctor | None:

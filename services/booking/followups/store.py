@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from services.booking.appointments.rules import BOOKED, AppointmentRecord
@@ -16,7 +16,7 @@ from services.booking.schedules.rules import SlotRecord
 from services.booking.schedules.store import ScheduleStore
 from services.booking.scope import Scope
 from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 PLANS = "follow_up_plans"
 INDEXES = [
@@ -80,8 +80,8 @@ class FollowUpStore(CapabilityStore):
 
     def mark_reminded(self, tx: Tx, plan_id: str, now: datetime) -> Plan | None:
         """Once: conditional on no reminder yet."""
-        doc = tx[PLANS].find_one_and_update({"_id": plan_id, "reminded_at": None, "remind_at": {"$lte": now}},
-                                            {"$set": {"reminded_at": now}}, return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[PLANS], {"_id": plan_id, "reminded_at": None, "remind_at": {"$lte": now}},
+                              {"$set": {"reminded_at": now}})
         return self._plan(doc) if doc else None
 
     def set_reminder_outcome(self, tx: Tx, plan_id: str, outcome: str) -> None:

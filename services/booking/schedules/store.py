@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from contracts.booking.schemas import ScheduleTemplate, ServiceCode, ServiceSettings
@@ -13,7 +13,7 @@ from services.booking.catalogue.rules import Bookable
 from services.booking.catalogue.store import CatalogueStore
 from services.booking.schedules.rules import SlotRecord, StoredSchedule
 from wenzhen.crypto import Keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 TEMPLATES = "schedule_templates"
 SLOTS = "slots"
@@ -66,9 +66,9 @@ class ScheduleStore(CapabilityStore):
     def save_template(self, tx: Tx, doctor_id: str, template: ScheduleTemplate, by: str,
                       now: datetime) -> StoredSchedule:
         """Replace the template, one version up."""
-        doc = tx[TEMPLATES].find_one_and_update(
-            {"_id": doctor_id}, {"$set": {**template.model_dump(mode="json"), "updated_at": now, "updated_by": by},
-                                 "$inc": {"version": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+        doc = update_and_read(tx[TEMPLATES], {"_id": doctor_id},
+                              {"$set": {**template.model_dump(mode="json"), "updated_at": now, "updated_by": by},
+                               "$inc": {"version": 1}}, upsert=True)
         return _schedule(doc)
 
     def doctors_with_templates(self) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.booking.schemas import PriorDiagnosis, Visit, WaitlistStatus
@@ -16,7 +16,7 @@ from services.booking.catalogue.rules import Bookable
 from services.booking.scope import Scope
 from services.booking.waitlist.rules import Entry
 from wenzhen.crypto import Keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 ENTRY_INDEX = "one_entry_per_patient_target"
 INDEXES = [
@@ -79,9 +79,8 @@ class WaitlistStore(CapabilityStore):
         return _after((tx if tx is not None else self.db)[WAITLIST].find_one({"_id": entry_id}))
 
     def _end(self, tx: Tx, match: dict, status: WaitlistStatus, now: datetime) -> Entry | None:
-        return _after(tx[WAITLIST].find_one_and_update(
-            match, {"$set": {"status": status.value, "active": False, "ended_at": now}},
-            return_document=ReturnDocument.AFTER))
+        return _after(update_and_read(tx[WAITLIST], match,
+                                      {"$set": {"status": status.value, "active": False, "ended_at": now}}))
 
     def leave(self, tx: Tx, entry_id: str, now: datetime) -> Entry | None:
         return self._end(tx, {"_id": entry_id, "status": WaitlistStatus.waiting.value}, WaitlistStatus.left, now)
