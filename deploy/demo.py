@@ -35,6 +35,7 @@ import pyotp
 from contracts.intake.documents import resident_id_check_char
 from deploy.admin import DEMO_ADMIN_FILE, bootstrap
 from deploy.client import CONSENT, Api, ApiError, Session, SmsInbox, activate_staff, sign_in_staff
+from services.notify.settings import NotifySettings
 from wenzhen.config import settings
 from wenzhen.rpc_client import RemoteError, RpcError
 
@@ -528,7 +529,8 @@ def main() -> int:
     cfg = settings()
     run = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
     journey = Journey(f"http://{cfg.gateway_host}:{cfg.gateway_port}", run)
-    inbox = SmsInbox(Path(cfg.sms_sink_file) if cfg.sms_sink_file else VAR / "sms.jsonl")
+    sink = NotifySettings.from_env().sms_sink_file  # where notify writes the SMS it sends in development
+    inbox = SmsInbox(Path(sink) if sink else VAR / "sms.jsonl")
     rng = random.Random()
     print(f"Wenzhen demo at {journey.api.base}; request ids demo-{run}-NN")
     if not readiness(journey):

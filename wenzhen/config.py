@@ -73,8 +73,6 @@ class Settings(EnvSettings):
     # access tokens: identity signs them for this long, the gateway keeps revoked sessions as long (identity's own
     # settings are in services/identity/settings.py)
     access_token_ttl: int = _setting("ACCESS_TOKEN_TTL_SECONDS", 600)
-    # notify
-    sms_sink_file: str = _setting("SMS_SINK_FILE", "")
 
     def database_name(self, service: str) -> str:
         return f"{self.db_prefix}{service}"

@@ -10,6 +10,7 @@ from contracts.intake.patients import (
     PatientChange,
     PatientRegistration,
 )
+from contracts.notify.schemas import Notification
 from gateway.api import Call, Reply
 from gateway.app_api import api
 from wenzhen.audit import merge
@@ -18,15 +19,6 @@ from wenzhen.config import SERVICES
 
 TAGS = ["patients"]
 CARE_TEAM = {Role.consultant, Role.doctor, Role.pharmacist, Role.team_lead}
-
-
-class Notification(BaseModel):
-    id: str
-    channel: str = Field(examples=["sms"])
-    template: str = Field(examples=["welcome"])
-    text: str
-    status: str = Field(description="queued (recorded, to be sent) or sent.")
-    created_at: str = Field(description="In the hospital's time zone (ISO 8601).")
 
 
 class Accessor(BaseModel):
