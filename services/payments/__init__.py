@@ -1,1 +1,1 @@
-"""payments: invoices, insurance share, refunds."""
+"""payments: fees, payments and refunds (a skeleton: its capabilities arrive with their issues)."""

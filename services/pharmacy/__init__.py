@@ -1,1 +1,2 @@
-"""pharmacy: pharmacist review, dispensing, delivery or pickup."""
+"""pharmacy: prescriptions, dispensing and delivery of medicine (a skeleton: its capabilities arrive with their
+issues)."""

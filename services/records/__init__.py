@@ -1,1 +1,1 @@
-"""records: electronic records, e-prescriptions, results."""
+"""records: clinical records: encounters, diagnoses, results (a skeleton: its capabilities arrive with their issues)."""

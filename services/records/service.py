@@ -1,12 +1,18 @@
-"""records's Nameko entrypoints.
+"""records: clinical records: encounters, diagnoses, results.
 
-Only the shared skeleton so far (health RPC, own database, outbox relay);
-its domain arrives with its own issue.
+``RecordsService`` will be its capabilities' entrypoints over one database. Only
+the shared skeleton so far (health, audit RPCs, own database, outbox relay, audit sealer). A capability is a
+sub-package ``services/records/<capability>/`` with ``rules.py``, ``store.py``, ``usecases.py`` and
+``entrypoints.py`` (docs/adding-a-service.md; the worked example is booking's catalogue): its entrypoint mixin joins
+the bases below and its store's ``INDEXES`` the list.
 """
 from __future__ import annotations
 
+from services.records.settings import RecordsSettings
 from wenzhen.service import ServiceBase
 
 
 class RecordsService(ServiceBase):
     name = "records"
+    settings_class = RecordsSettings
+    indexes: list = []  # each capability store's INDEXES

@@ -1,0 +1,12 @@
+"""pharmacy's settings (the README's configuration table), read once when the service starts: none yet. A capability
+that needs one adds a field here, ``setting("PHARMACY_...", default)``, and its README row."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wenzhen.config import EnvSettings
+
+
+@dataclass(frozen=True)
+class PharmacySettings(EnvSettings):
+    pass

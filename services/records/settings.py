@@ -1,0 +1,12 @@
+"""records's settings (the README's configuration table), read once when the service starts: none yet. A capability
+that needs one adds a field here, ``setting("RECORDS_...", default)``, and its README row."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wenzhen.config import EnvSettings
+
+
+@dataclass(frozen=True)
+class RecordsSettings(EnvSettings):
+    pass
