@@ -9,6 +9,9 @@ twice (``k`` stays below ``slots × patients``), and consecutive requests spread
 cost of a booking — the conditional update of the slot, the appointment, its events in the outbox and the audit
 entry, all in one transaction — rather than of one slot's contention. Afterwards :func:`overbooked` counts slots
 whose bookings disagree with their counters or exceed their capacity (it must be 0).
+
+The rush (:func:`rush_clinics`) is the other case: a second doctor with single-place slots, the same patients, a
+fresh set of slots for every run; most requests find the place taken (409), and no slot may hold more than one.
 """
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ SLOT_MINUTES = 5
 SLOTS = 600
 PATIENTS = 200
 REGISTER_THREADS = 8
-SERIES_SPAN = 50_000  # request numbers per wrk run (book.lua: series × span + thread × 10000 + n)
+RUSH_SLOTS = 16  # single-place slots per run of the rush (half the connections), for the same 200 patients
+RUSH_RUNS = 4  # warm-up and measurement, on the empty and on the grown database
 
 
 @dataclass(frozen=True)
@@ -52,34 +56,66 @@ def book_body(spec: str, k: int) -> tuple[str, str]:
     """Request ``k``'s JSON body and Idempotency-Key (the fallback client's twin of book.lua)."""
     patients, slots = (part.split(",") for part in spec.split(";"))
     slot, patient = slots[k % len(slots)], patients[(k // len(slots)) % len(patients)]
-    return f'{{"patient_id":"{patient}","slot_id":"{slot}"}}', f"bench-{k}"
+    return f'{{"patient_id":"{patient}","slot_id":"{slot}"}}', f"bench-py-{k}"
 
 
-def set_up(stack: BenchStack, admin_token: str, consultant_token: str, say: Callable[[str], None]) -> Clinic:
+@dataclass(frozen=True)
+class Hospital:
+    """What every clinic of the bench shares: the gateway, the first admin and a manager (activated with TOTP) who
+    made the department and the room."""
+
+    api: Api = field(repr=False)
+    admin: Api = field(repr=False)
+    manager: Api = field(repr=False)
+
+
+def set_up(stack: BenchStack, admin_token: str, consultant_token: str, say: Callable[[str], None]
+           ) -> tuple[Hospital, Clinic]:
+    """The hospital and the bench's first clinic: a doctor with capacity-20 slots, and the registered patients."""
     api = Api(stack.gateway_url())
     admin = api.with_token(admin_token)
     say("booking: a manager and a doctor (activated with TOTP), a department, a room, the doctor's schedule…")
     manager = _staff(api, admin, "bench.manager", "manager")
-    doctor = _staff(api, admin, "bench.doctor", "doctor", title="主任医师", licence_number="BENCH0000001")
     m = api.with_token(manager.tokens["access_token"])
     m.post("/v1/departments", {"code": DEPARTMENT, "name_zh": "泌尿外科", "name_en": "Urology"})
     m.post("/v1/rooms", {"code": ROOM, "name": "门诊楼3层12诊室", "department": DEPARTMENT})
-    profile = {"doctor_id": doctor.account_id, "display_name": "压测医生", "department": DEPARTMENT,
+    hospital = Hospital(api, admin, m)
+    doctor_id, slots = doctor(hospital, "bench.doctor", "BENCH0000001", CAPACITY, SLOTS, say)
+    say(f"booking: {len(slots)} slots of {CAPACITY} places; registering {PATIENTS} patients…")
+    patients = _patients(stack, api.with_token(consultant_token))
+    _settle(stack, patients, say)
+    return hospital, Clinic(doctor_id, patients, slots)
+
+
+def rush_clinics(hospital: Hospital, patients: list[str], say: Callable[[str], None], runs: int = RUSH_RUNS
+                 ) -> list[Clinic]:
+    """A second doctor whose slots have a single place each, cut into ``runs`` clinics of ``RUSH_SLOTS`` fresh slots:
+    one per run of the rush (warm-up and measurement, on the empty and on the grown database), so that every run
+    meets free places and many more patients than places."""
+    doctor_id, slots = doctor(hospital, "bench.doctor.rush", "BENCH0000002", 1, RUSH_SLOTS * runs, say)
+    if len(slots) < RUSH_SLOTS * runs:
+        raise SystemExit(f"bench: only {len(slots)} single-place slots for the rush, {RUSH_SLOTS * runs} needed")
+    return [Clinic(doctor_id, patients, slots[n * RUSH_SLOTS:(n + 1) * RUSH_SLOTS]) for n in range(runs)]
+
+
+def doctor(hospital: Hospital, username: str, licence: str, capacity: int, wanted: int,
+           say: Callable[[str], None]) -> tuple[str, list[str]]:
+    """A doctor (activated with TOTP) with a profile and a weekly schedule of ``capacity``-place slots every morning;
+    returns their account id and their first ``wanted`` free slots."""
+    account = _staff(hospital.api, hospital.admin, username, "doctor", title="主任医师", licence_number=licence)
+    m = hospital.manager
+    profile = {"doctor_id": account.account_id, "display_name": "压测医生", "department": DEPARTMENT,
                "title": "主任医师", "expertise": ["前列腺炎"], "fee_level": "主任医师号", "fee_fen": 5000,
-               "licence_number": "BENCH0000001", "services": ["first_visit"]}
+               "licence_number": licence, "services": ["first_visit"]}
     _until_known(lambda: m.post("/v1/doctors", profile), "booking to hear of the doctor's account")
     sessions = [{"weekday": day, "start": "08:00", "end": "12:00", "service": "first_visit",
-                 "slot_minutes": SLOT_MINUTES, "capacity": CAPACITY, "room": ROOM} for day in range(1, 8)]
-    schedule = m.send("PUT", f"/v1/doctors/{doctor.account_id}/schedule", {"sessions": sessions})
+                 "slot_minutes": SLOT_MINUTES, "capacity": capacity, "room": ROOM} for day in range(1, 8)]
+    schedule = m.send("PUT", f"/v1/doctors/{account.account_id}/schedule", {"sessions": sessions})
     if schedule.status == 504:  # the service goes on generating after the gateway stopped waiting
         say("booking: the schedule answer timed out (RPC_TIMEOUT_SECONDS); waiting for the slots to appear…")
     elif schedule.status != 200:
         raise SystemExit(f"bench: PUT schedule → {schedule.status}: {schedule.body}")
-    slots = _slots(api, doctor.account_id)
-    say(f"booking: {len(slots)} slots of {CAPACITY} places; registering {PATIENTS} patients…")
-    patients = _patients(stack, api.with_token(consultant_token))
-    _settle(stack, patients, say)
-    return Clinic(doctor.account_id, patients, slots)
+    return account.account_id, _slots(hospital.api, account.account_id, wanted)
 
 
 def _staff(api: Api, admin: Api, username: str, role: str, **fields):
@@ -100,8 +136,8 @@ def _until_known(attempt: Callable[[], object], what: str, timeout: float = 30.0
             time.sleep(0.2)
 
 
-def _slots(api: Api, doctor_id: str, timeout: float = 60.0) -> list[str]:
-    """The doctor's first ``SLOTS`` free slots (or all of them, once their number stops growing)."""
+def _slots(api: Api, doctor_id: str, wanted: int = SLOTS, timeout: float = 60.0) -> list[str]:
+    """The doctor's first ``wanted`` free slots (or all of them, once their number stops growing)."""
     deadline, seen = time.monotonic() + timeout, -1
     while True:
         today = utcnow().astimezone(hospital_zone()).date()
@@ -109,8 +145,8 @@ def _slots(api: Api, doctor_id: str, timeout: float = 60.0) -> list[str]:
         for offset in range(14):
             day = today + timedelta(days=offset)
             found += [s["id"] for s in api.get(f"/v1/doctors/{doctor_id}/slots?from={day}&to={day}&limit=200")]
-            if len(found) >= SLOTS:
-                return found[:SLOTS]
+            if len(found) >= wanted:
+                return found[:wanted]
         if len(found) >= 100 and len(found) == seen:
             return found
         if time.monotonic() > deadline:

@@ -37,22 +37,28 @@ class Workload:
     """Every request is a GET of ``path``; with ``register``, a POST of a new patient there; with ``login``,
     a POST of that JSON body there, each from another origin address (``X-Forwarded-For``: the gateway must
     trust one proxy); with ``book`` (bench/booking.py's ``patients;slots``), a POST of a booking there, each with
-    its own ``Idempotency-Key``. ``token``, when given, goes along as ``Authorization: Bearer``."""
+    its own ``Idempotency-Key`` (``book_runs``: into how many runs the clinic's patient × slot pairs are shared; 1
+    for a clinic of its own). ``token``, when given, goes along as ``Authorization: Bearer``."""
 
     path: str = "/"
     register: bool = False
     token: str | None = field(default=None, repr=False)
     login: str | None = field(default=None, repr=False)
     book: str | None = field(default=None, repr=False)
+    book_runs: int = 8
 
 
 @dataclass(frozen=True)
 class LoadResult:
+    """``errors`` counts every error status and broken connection, ``conflicts`` the 409 answers among them (a full
+    slot in the booking rush: an answer, not a failure)."""
+
     requests: int
     seconds: float
     p50_ms: float
     p99_ms: float
     errors: int
+    conflicts: int = 0
 
     @property
     def rps(self) -> float:
@@ -61,6 +67,15 @@ class LoadResult:
     @property
     def error_rate(self) -> float:
         return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def failures(self) -> int:
+        """Errors other than 409."""
+        return self.errors - self.conflicts
+
+    @property
+    def conflict_share(self) -> float:
+        return self.conflicts / self.requests if self.requests else 0.0
 
 
 class LoadTool(Protocol):
@@ -75,7 +90,7 @@ class Wrk:
 
     def __init__(self, binary: str):
         self.binary = binary
-        self._series = itertools.count(1)  # distinct phone numbers in every run
+        self._series: dict[str, itertools.count] = {}  # per workload kind: distinct phones, bookings, origins per run
 
     def run(self, base_url: str, workload: Workload, connections: int, seconds: int) -> LoadResult:
         threads = max(1, min(connections, os.cpu_count() or 1))
@@ -83,17 +98,26 @@ class Wrk:
             script = Path(tmp) / "bench.lua"
             script.write_text(wrk_script(workload))
             argv = [self.binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-                    "--latency", "-s", str(script), base_url + workload.path, "--", str(next(self._series))]
+                    "--latency", "-s", str(script), base_url + workload.path, "--", str(self._next(workload)),
+                    str(threads), str(workload.book_runs)]
             env = {**os.environ, TOKEN_ENV: workload.token or "", BODY_ENV: workload.login or workload.book or ""}
             done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=True, env=env)
         return parse_wrk(done.stdout)
 
+    def _next(self, workload: Workload) -> int:
+        return next(self._series.setdefault(_writer(workload) or "get", itertools.count(1)))
+
+
+def _writer(workload: Workload) -> str | None:
+    return ("register.lua" if workload.register else "login.lua" if workload.login
+            else "book.lua" if workload.book else None)
+
 
 def wrk_script(workload: Workload) -> str:
     """auth.lua (the bearer token), the request writer of a POST workload (GETs use wrk's own), report.lua."""
-    writer = ("register.lua" if workload.register else "login.lua" if workload.login
-              else "book.lua" if workload.book else None)
-    parts = ["auth.lua", *(["threads.lua", writer] if writer else []), "report.lua"]
+    writer = _writer(workload)
+    counts = ["status.lua"] if workload.book else []  # the 409s of the booking rush
+    parts = ["auth.lua", *(["threads.lua", writer, *counts] if writer else []), "report.lua"]
     return "\n".join((LUA / part).read_text(encoding="utf-8") for part in parts)
 
 
@@ -104,7 +128,7 @@ def parse_wrk(stdout: str) -> LoadResult:
     s = json.loads(line.removeprefix("WRK_JSON "))
     errors = s["status"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
     return LoadResult(requests=s["requests"], seconds=s["duration_us"] / 1e6, p50_ms=s["p50_us"] / 1000,
-                      p99_ms=s["p99_us"] / 1000, errors=errors)
+                      p99_ms=s["p99_us"] / 1000, errors=errors, conflicts=s.get("conflicts", 0))
 
 
 # the fallback ----------------------------------------------------------------
@@ -128,19 +152,21 @@ class ThreadedClient:
                                                        deadline), range(connections)))
         return summarize(runs, time.perf_counter() - started)
 
-    def _drive(self, host: str, port: int, workload: Workload, deadline: float) -> tuple[list[float], int]:
+    def _drive(self, host: str, port: int, workload: Workload, deadline: float) -> tuple[list[float], int, int]:
         conn = HTTPConnection(host, port, timeout=10)
         latencies: list[float] = []
-        errors = 0
+        errors = conflicts = 0
         try:
             while time.perf_counter() < deadline and len(latencies) < MAX_REQUESTS_PER_CONNECTION:
                 method, body, headers = self._request(workload)
                 started = time.perf_counter()
-                errors += not _exchange(conn, method, workload.path, body, headers)
+                status = _exchange(conn, method, workload.path, body, headers)
                 latencies.append(time.perf_counter() - started)
+                errors += not 0 < status < 400
+                conflicts += status == 409
         finally:
             conn.close()
-        return latencies, errors
+        return latencies, errors, conflicts
 
     def _request(self, workload: Workload) -> tuple[str, bytes | None, dict[str, str]]:
         headers = {"Authorization": f"Bearer {workload.token}"} if workload.token else {}
@@ -158,23 +184,24 @@ class ThreadedClient:
         return "GET", None, headers
 
 
-def _exchange(conn: HTTPConnection, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> bool:
-    """One request and its response; False on an error status or a broken connection."""
+def _exchange(conn: HTTPConnection, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> int:
+    """One request and its response's status; 0 for a broken connection."""
     try:
         conn.request(method, path, body, headers)
         resp = conn.getresponse()
         resp.read()
-        return resp.status < 400
+        return resp.status
     except (OSError, HTTPException):
         conn.close()  # the next request reconnects
-        return False
+        return 0
 
 
-def summarize(runs: list[tuple[list[float], int]], seconds: float) -> LoadResult:
-    """Per-thread (latencies in seconds, errors) into one result."""
-    latencies = sorted(t for lat, _ in runs for t in lat)
+def summarize(runs: list[tuple], seconds: float) -> LoadResult:
+    """Per-thread (latencies in seconds, errors[, 409s]) into one result."""
+    latencies = sorted(t for run in runs for t in run[0])
     return LoadResult(requests=len(latencies), seconds=seconds, p50_ms=percentile(latencies, 50) * 1000,
-                      p99_ms=percentile(latencies, 99) * 1000, errors=sum(e for _, e in runs))
+                      p99_ms=percentile(latencies, 99) * 1000, errors=sum(run[1] for run in runs),
+                      conflicts=sum(run[2] for run in runs if len(run) > 2))
 
 
 def percentile(ordered: list[float], pct: float) -> float:
