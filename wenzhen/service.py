@@ -7,7 +7,10 @@
   origin, purpose) from Nameko context data, so every log line carries the
   request id and every audit entry and event names who acted; a worker started
   by an event acts as its service;
-* :class:`ServiceBase` – both of the above, the ``health`` RPC and the
+* :class:`ServiceProcess` – both of the above and the service's settings, no RPC
+  (a part of a service run as a process of its own: it must not consume the
+  service's RPC queue);
+* :class:`ServiceBase` – a ServiceProcess with the ``health`` RPC and the
   ``audit_events`` RPC (this service's part of the audit trail).
 """
 from __future__ import annotations

@@ -11,5 +11,7 @@ files (``rules.py`` pure, ``store.py`` its MongoDB queries, ``usecases.py`` auth
 
 A capability asks another only through a narrow interface of that other's use cases (``patients.usecases.
 PatientAccess``, ``triage.usecases.TriageRules``; the desk's entrypoints use two knowledge use cases), never through
-its collections.
+its collections. Who may ask whom is checked by ``make lint`` (import-linter contracts in pyproject.toml): patients,
+triage and the knowledge base ask nobody; complaints ask patients; the desk asks patients, triage and the knowledge
+base; no other capability imports the desk or complaints.
 """

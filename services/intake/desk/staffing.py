@@ -18,7 +18,7 @@ from contracts.intake.consultations import DeskView, QueueItem, RosterEntry, Ros
 from contracts.intake.events import ConsultationAssigned, ConsultationIncidentOpened, ServiceLevelBreached
 from services.intake.desk import routing, rules, shifts, sla
 from services.intake.desk.rules import Chat, Incident
-from services.intake.desk.usecases import Desk, why_not_pick
+from services.intake.desk.usecases import Desk, picker
 from wenzhen import ids
 from wenzhen.auth import Caller, Role
 from wenzhen.errors import Forbidden, InvalidInput, NotFound, field_error
@@ -88,7 +88,8 @@ def queue(desk: Desk, caller: Caller, now: datetime) -> list[QueueItem]:
         raise Forbidden("The queue is for consultants and team leads.")
     waiting = desk.store.queued(200)
     if principal.has_role(Role.consultant):
-        waiting = [chat for chat in waiting if why_not_pick(desk, principal.sub, chat, now) is None]
+        why_not = picker(desk, principal.sub, now)
+        waiting = [chat for chat in waiting if why_not(chat) is None]
     return [rules.queue_item(chat, now, with_consultant=False) for chat in waiting]
 
 

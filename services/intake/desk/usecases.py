@@ -343,13 +343,18 @@ def accept(desk: Desk, caller: Caller, consultation_id: str, now: datetime) -> C
     return view(desk, caller, chat, now)
 
 
-def why_not_pick(desk: Desk, consultant_id: str, chat: Chat, now: datetime) -> str | None:
-    """Why this consultant may not take ``chat`` from the queue themself now (``routing.why_not_pick``), or None."""
-    if chat.escalated:
-        return "This chat was handed to the team lead; a team lead takes it."
+def picker(desk: Desk, consultant_id: str, now: datetime) -> Callable[[Chat], str | None]:
+    """For one consultant now (the shifts and the roster read once): why they may not take a waiting chat from the
+    queue themself (``routing.why_not_pick``), or None."""
     on_duty = {s.code for s in shifts.active(desk.store.shifts(), now)}
     agent = next((a for a in desk.store.agents() if a.id == consultant_id), None)
-    return routing.why_not_pick(agent, rules.waiting(chat), on_duty, now, desk.policy.skill_wait_seconds)
+
+    def why_not(chat: Chat) -> str | None:
+        if chat.escalated:
+            return "This chat was handed to the team lead; a team lead takes it."
+        return routing.why_not_pick(agent, rules.waiting(chat), on_duty, now, desk.policy.skill_wait_seconds)
+
+    return why_not
 
 
 def pick(desk: Desk, caller: Caller, consultation_id: str, now: datetime) -> Consultation:
@@ -361,7 +366,7 @@ def pick(desk: Desk, caller: Caller, consultation_id: str, now: datetime) -> Con
     if caller.principal.has_role(Role.consultant):
         queued = load(desk, caller, consultation_id)  # 404 for a chat the consultant may not see at all
         if queued.status == "queued":
-            refusal = why_not_pick(desk, me, queued, now)
+            refusal = picker(desk, me, now)(queued)
             if refusal is not None:
                 audit.record(desk.store, caller, UPDATE, "pick", "Consultation", consultation_id,
                              patient_id=queued.patient_id, outcome=Outcome.denied)
