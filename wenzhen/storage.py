@@ -100,6 +100,26 @@ def update_and_read(collection, query: dict, update: dict, *, upsert: bool = Fal
     return collection.find_one({"_id": query["_id"]}, projection)
 
 
+def find_and_modify(collection, query: dict, update: dict, *, before: bool = False, sort=None,
+                    upsert: bool = False) -> dict | None:
+    """``find_one_and_update`` without its collection scan on SecantusDB: the document is found by ``query`` (its
+    index), changed by a conditional ``update_one`` on its ``_id`` and the same condition, and returned as it was
+    (``before``) or is now. None when nothing matched, or when another writer changed it in between (the condition
+    no longer held: nothing was written). In a transaction this is exactly ``find_one_and_update``."""
+    if "_id" in query and not before and sort is None:
+        return update_and_read(collection, query, update, upsert=upsert)
+    found = collection.find_one(query, sort=sort) if before else collection.find_one(query, {"_id": 1}, sort=sort)
+    if found is None:
+        if not upsert:
+            return None
+        done = collection.update_one(query, update, upsert=True)
+        return None if before else collection.find_one({"_id": done.upserted_id})
+    done = collection.update_one({**query, "_id": found["_id"]}, update)
+    if done.matched_count == 0:
+        return None
+    return found if before else collection.find_one({"_id": found["_id"]})
+
+
 class _Bound:
     """A collection whose every call carries the transaction's session."""
 

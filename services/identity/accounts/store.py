@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.identity.schemas import ConsentRecord, OtpPurpose
@@ -28,7 +28,7 @@ from wenzhen.auth import Role
 from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, field_error
 from wenzhen.ratelimit import Limit
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
 from wenzhen.timez import as_utc, to_local_iso
 
 ACCOUNTS = "accounts"
@@ -154,10 +154,11 @@ class AccountStore(IdentityStoreBase):
         """Count one attempt at the newest code for this phone and purpose that may still be tried
         (``rules.may_try``), outside any transaction so that a wrong code counts even when what follows fails; the
         code when ``code`` is it, else None."""
-        otp = self.db[OTPS].find_one_and_update(
+        otp = find_and_modify(
+            self.db[OTPS],
             {"phone_index": self._phone_index(phone), "purpose": purpose.value, "kind": "code", "used_at": None,
-             "expires_at": {"$gt": now}, "attempts": {"$lt": OTP_MAX_ATTEMPTS}},
-            {"$inc": {"attempts": 1}}, sort=[("_id", DESCENDING)], return_document=ReturnDocument.AFTER)
+            "expires_at": {"$gt": now}, "attempts": {"$lt": OTP_MAX_ATTEMPTS}},
+            {"$inc": {"attempts": 1}}, sort=[("_id", DESCENDING)])
         if otp is None or not hmac.compare_digest(otp["code_hash"], self._code_hash(otp["_id"], code)):
             return None
         return self._otp(otp)
@@ -181,8 +182,8 @@ class AccountStore(IdentityStoreBase):
         return account_from_doc(doc, self.keys)
 
     def set_patient_password(self, tx: Tx, phone: str, password_hash: str, now: datetime) -> Account | None:
-        doc = tx[ACCOUNTS].find_one_and_update({"login_index": self.login_index(phone), "kind": PATIENT},
-                                               {"$set": {"password": password_hash, "password_changed_at": now}})
+        doc = find_and_modify(tx[ACCOUNTS], {"login_index": self.login_index(phone), "kind": PATIENT},
+                              {"$set": {"password": password_hash, "password_changed_at": now}}, before=True)
         return account_from_doc(doc, self.keys) if doc else None
 
     def link_patient(self, tx: Tx, account_id: str, patient_id: str) -> None:
@@ -205,6 +206,6 @@ class AccountStore(IdentityStoreBase):
 
     def withdraw_consent(self, tx: Tx, account_id: str, document: str, now: datetime) -> tuple[str, str] | None:
         """The standing consent's id and version, now withdrawn; None when there is none."""
-        doc = tx[CONSENTS].find_one_and_update({"account_id": account_id, "document": document, "withdrawn_at": None},
-                                               {"$set": {"withdrawn_at": now}})
+        doc = find_and_modify(tx[CONSENTS], {"account_id": account_id, "document": document, "withdrawn_at": None},
+                              {"$set": {"withdrawn_at": now}}, before=True)
         return (doc["_id"], doc["version"]) if doc else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from contracts.identity.schemas import RevokedSession
 from services.identity.accounts.rules import VISITOR, Account
@@ -22,7 +22,7 @@ from services.identity.sessions.rules import (
     token_hash,
 )
 from wenzhen.auth import Role
-from wenzhen.storage import Index, Tx
+from wenzhen.storage import Index, Tx, find_and_modify
 from wenzhen.timez import as_utc, to_utc_iso
 
 SESSIONS = "sessions"
@@ -100,11 +100,10 @@ class SessionStore(IdentityStoreBase):
         """Replace the refresh token when ``secret`` is the live session's current one (``rules.may_rotate``,
         here in the filter); the replaced hash is remembered. None when it is not."""
         old = token_hash(secret)
-        doc = self.db[SESSIONS].find_one_and_update(
-            {"_id": session_id, "refresh_hash": old, "revoked_at": None, "expires_at": {"$gt": now}},
-            {"$set": {"refresh_hash": token_hash(new_secret), "refreshed_at": now},
-             "$push": {"previous_hashes": {"$each": [old], "$slice": -PREVIOUS_REFRESH_KEPT}}},
-            return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(self.db[SESSIONS],
+                              {"_id": session_id, "refresh_hash": old, "revoked_at": None, "expires_at": {"$gt": now}},
+                              {"$set": {"refresh_hash": token_hash(new_secret), "refreshed_at": now},
+                               "$push": {"previous_hashes": {"$each": [old], "$slice": -PREVIOUS_REFRESH_KEPT}}})
         return _session(doc) if doc else None
 
     def session(self, session_id: str) -> Session | None:
@@ -117,8 +116,7 @@ class SessionStore(IdentityStoreBase):
         query: dict = {"_id": session_id, "revoked_at": None}
         if account_id:
             query["account_id"] = account_id
-        doc = tx[SESSIONS].find_one_and_update(query, {"$set": {"revoked_at": now, "revoked_reason": reason}},
-                                               return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[SESSIONS], query, {"$set": {"revoked_at": now, "revoked_reason": reason}})
         return _session(doc) if doc else None
 
     def live_sessions(self, tx: Tx, account_id: str) -> list[str]:
@@ -137,10 +135,11 @@ class SessionStore(IdentityStoreBase):
 
     def take_challenge(self, challenge_id: str, secret: str, now: datetime) -> Challenge | None:
         """Count one attempt at a challenge that may still be taken (``rules.may_take_challenge``, in the filter)."""
-        doc = self.db[CHALLENGES].find_one_and_update(
+        doc = find_and_modify(
+            self.db[CHALLENGES],
             {"_id": challenge_id, "secret_hash": token_hash(secret), "used_at": None, "expires_at": {"$gt": now},
-             "attempts": {"$lt": MFA_MAX_ATTEMPTS}},
-            {"$inc": {"attempts": 1}}, return_document=ReturnDocument.AFTER)
+            "attempts": {"$lt": MFA_MAX_ATTEMPTS}},
+            {"$inc": {"attempts": 1}})
         return _challenge(doc) if doc else None
 
     def use_challenge(self, tx: Tx, challenge_id: str, now: datetime) -> None:
@@ -153,9 +152,10 @@ class SessionStore(IdentityStoreBase):
 
     def count_failure(self, login_index: str, now: datetime) -> int:
         """One more failure for this login (whether or not an account has it); the count so far."""
-        doc = self.db[LOGIN_FAILURES].find_one_and_update(
+        doc = find_and_modify(
+            self.db[LOGIN_FAILURES],
             {"_id": login_index}, {"$inc": {"failures": 1}, "$set": {"purge_at": now + FAILURES_KEPT}},
-            upsert=True, return_document=ReturnDocument.AFTER)
+            upsert=True)
         return doc["failures"]
 
     def lock(self, tx: Tx, login_index: str, until: datetime) -> None:

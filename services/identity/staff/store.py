@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.identity.schemas import StaffCreate
@@ -14,7 +14,7 @@ from services.identity.accounts.rules import STAFF, Account
 from services.identity.accounts.store import ACCOUNTS, IdentityStoreBase, account_from_doc
 from services.identity.staff.rules import FIRST_ADMIN_EXISTS
 from wenzhen.errors import Conflict, field_error
-from wenzhen.storage import Tx
+from wenzhen.storage import Tx, find_and_modify
 
 META = "meta"
 INDEXES: list = []  # staff accounts are found by the accounts' indexes (unique_login, by_kind_role)
@@ -55,12 +55,12 @@ class StaffStore(IdentityStoreBase):
     def activate(self, login_index: str, activation_code: str, password_hash: str, now: datetime) -> Account | None:
         """Set the password of an account awaiting activation with this unexpired code (then it awaits its TOTP
         enrolment); None when there is no such account or code."""
-        doc = self.db[ACCOUNTS].find_one_and_update(
+        doc = find_and_modify(
+            self.db[ACCOUNTS],
             {"login_index": login_index, "status": "pending_activation",
-             "activation.code_hash": _code_hash(activation_code), "activation.expires_at": {"$gt": now}},
+            "activation.code_hash": _code_hash(activation_code), "activation.expires_at": {"$gt": now}},
             {"$set": {"password": password_hash, "password_changed_at": now, "status": "pending_mfa"},
-             "$unset": {"activation": ""}},
-            return_document=ReturnDocument.AFTER)
+            "$unset": {"activation": ""}})
         return account_from_doc(doc, self.keys) if doc else None
 
     def staff(self, account_id: str, tx: Tx | None = None) -> Account | None:
@@ -77,18 +77,17 @@ class StaffStore(IdentityStoreBase):
                 for d in self.db[ACCOUNTS].find({"_id": {"$in": account_ids}, "kind": STAFF})]
 
     def update_staff(self, tx: Tx, account_id: str, values: dict) -> Account | None:
-        doc = tx[ACCOUNTS].find_one_and_update({"_id": account_id, "kind": STAFF}, {"$set": values},
-                                               return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[ACCOUNTS], {"_id": account_id, "kind": STAFF}, {"$set": values})
         return account_from_doc(doc, self.keys) if doc else None
 
     def reset_activation(self, tx: Tx, account_id: str, activation_code: str,
                          activation_expires_at: datetime) -> Account | None:
         """Back to awaiting activation with a new code: the password and the TOTP enrolment are gone."""
-        doc = tx[ACCOUNTS].find_one_and_update(
+        doc = find_and_modify(
+            tx[ACCOUNTS],
             {"_id": account_id, "kind": STAFF},
             {"$set": {"status": "pending_activation",
-                      "activation": {"code_hash": _code_hash(activation_code), "expires_at": activation_expires_at},
-                      "totp": dict(_NOT_ENROLLED)},
-             "$unset": {"password": ""}},
-            return_document=ReturnDocument.AFTER)
+            "activation": {"code_hash": _code_hash(activation_code), "expires_at": activation_expires_at},
+            "totp": dict(_NOT_ENROLLED)},
+            "$unset": {"password": ""}})
         return account_from_doc(doc, self.keys) if doc else None

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 
 from services.intake.complaints.rules import OPEN, ComplaintRecord, HistoryItem
 from wenzhen import ratelimit
 from wenzhen.crypto import Keyring, keyring
 from wenzhen.ratelimit import Limit
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
 
 COMPLAINTS = "complaints"
 
@@ -92,11 +92,10 @@ class ComplaintStore(CapabilityStore):
              ) -> ComplaintRecord | None:
         """Set ``values`` (an ``answer`` encrypted here) and append ``entry`` at ``position`` when the complaint is
         still ``current``; None when someone moved it first."""
-        doc = tx[COMPLAINTS].find_one_and_update(
-            {"_id": complaint_id, "status": current},
-            {"$set": sealed_values(self.keys, complaint_id, values),
-             "$push": {"history": history_entry(self.keys, complaint_id, position, entry)}},
-            return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[COMPLAINTS],
+                              {"_id": complaint_id, "status": current},
+                              {"$set": sealed_values(self.keys, complaint_id, values),
+                               "$push": {"history": history_entry(self.keys, complaint_id, position, entry)}})
         return to_record(self.keys, doc) if doc else None
 
     def status(self, complaint_id: str, tx: Tx | None = None) -> str | None:
@@ -139,9 +138,8 @@ class ComplaintStore(CapabilityStore):
                  ) -> ComplaintRecord | None:
         """Raise the complaint to ``level`` when it is still open, due by ``threshold`` and one level below;
         None when it was answered, closed or escalated by another process meanwhile."""
-        doc = tx[COMPLAINTS].find_one_and_update(
-            {"_id": complaint_id, "status": {"$in": list(OPEN)}, "due_at": {"$lte": threshold},
-             "escalation_level": level - 1},
-            {"$set": {"escalation_level": level, f"escalations.{level}": now}},
-            return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[COMPLAINTS],
+                              {"_id": complaint_id, "status": {"$in": list(OPEN)}, "due_at": {"$lte": threshold},
+                               "escalation_level": level - 1},
+                              {"$set": {"escalation_level": level, f"escalations.{level}": now}})
         return to_record(self.keys, doc, texts=False) if doc else None

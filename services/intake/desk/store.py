@@ -12,7 +12,7 @@ from collections import Counter
 from datetime import datetime
 
 import gridfs
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.intake.consultations import Attachment, Message, RosterEntry, Shift
@@ -22,7 +22,7 @@ from services.intake.desk.rules import OPEN, PATIENT_AUTHORS, STAFF_AUTHORS, Cha
 from wenzhen import ids
 from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, NotFound
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
 from wenzhen.timez import as_utc, to_local_iso
 
 CONSULTATIONS = "consultations"
@@ -143,30 +143,32 @@ class DeskStore(CapabilityStore):
 
     def raise_read(self, tx: Tx, consultation_id: str, reader: str, seq: int) -> dict[str, int]:
         """Move ``reader``'s receipt up to ``seq`` (never down); the receipts before."""
-        before = tx[CONSULTATIONS].find_one_and_update({"_id": consultation_id}, {"$max": {f"read.{reader}": seq}})
+        before = find_and_modify(tx[CONSULTATIONS], {"_id": consultation_id}, {"$max": {f"read.{reader}": seq}},
+                                 before=True)
         return dict(before.get("read", {}))
 
     def accept(self, tx: Tx, consultation_id: str, consultant_id: str, now: datetime) -> Chat | None:
         """The offer to ``consultant_id`` accepted, or None when it is not offered to them (any more)."""
-        doc = tx[CONSULTATIONS].find_one_and_update(
-            {"_id": consultation_id, "status": "assigned", "consultant_id": consultant_id},
-            {"$set": {"status": "active", "accepted_at": now}}, return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[CONSULTATIONS],
+                              {"_id": consultation_id, "status": "assigned", "consultant_id": consultant_id},
+                              {"$set": {"status": "active", "accepted_at": now}})
         return _chat(doc) if doc else None
 
     def pick(self, tx: Tx, consultation_id: str, consultant_id: str, now: datetime) -> Chat | None:
         """A waiting chat taken (offered and accepted at once), or None when it no longer waits."""
-        doc = tx[CONSULTATIONS].find_one_and_update(
+        doc = find_and_modify(
+            tx[CONSULTATIONS],
             {"_id": consultation_id, "status": "queued"},
             {"$set": {"status": "active", "consultant_id": consultant_id, "assigned_at": now, "accepted_at": now},
-             "$addToSet": {"staff_ids": consultant_id}}, return_document=ReturnDocument.AFTER)
+            "$addToSet": {"staff_ids": consultant_id}})
         return _chat(doc) if doc else None
 
     def offer(self, tx: Tx, consultation_id: str, consultant_id: str, now: datetime) -> bool:
         """Offer a waiting chat to a consultant, unless someone else got it first (False)."""
-        doc = tx[CONSULTATIONS].find_one_and_update(
-            {"_id": consultation_id, "status": "queued"},
-            {"$set": {"status": "assigned", "consultant_id": consultant_id, "assigned_at": now},
-             "$addToSet": {"staff_ids": consultant_id}})
+        doc = find_and_modify(tx[CONSULTATIONS],
+                              {"_id": consultation_id, "status": "queued"},
+                              {"$set": {"status": "assigned", "consultant_id": consultant_id, "assigned_at": now},
+                               "$addToSet": {"staff_ids": consultant_id}}, before=True)
         if doc is None:
             return False
         tx[ROSTER].update_one({"_id": consultant_id}, {"$set": {"last_assigned_at": now}})
@@ -186,11 +188,11 @@ class DeskStore(CapabilityStore):
         if reason == "abusive":
             values["abusive"] = True
         sealed = self.keys.encrypt(note, field="note", record=consultation_id) if note else None
-        doc = tx[CONSULTATIONS].find_one_and_update(
+        doc = find_and_modify(
+            tx[CONSULTATIONS],
             {"_id": consultation_id, "status": {"$in": list(OPEN)}, "consultant_id": expected_consultant},
             {"$set": values, "$addToSet": {"excluded": previous, **({"staff_ids": target} if target else {})},
-             "$push": {"transfers": {"from": previous, "to": target, "reason": reason, "note": sealed, "at": now}}},
-            return_document=ReturnDocument.AFTER)
+            "$push": {"transfers": {"from": previous, "to": target, "reason": reason, "note": sealed, "at": now}}})
         return _chat(doc) if doc else None
 
     def handover_notes(self, consultation_id: str) -> list[dict]:
@@ -214,20 +216,20 @@ class DeskStore(CapabilityStore):
 
     def close(self, tx: Tx, consultation_id: str, by: str, outcome: str, disease_category: str | None,
               tags: list[str], note: str | None, keep_until: datetime, now: datetime) -> Chat | None:
-        doc = tx[CONSULTATIONS].find_one_and_update(
+        doc = find_and_modify(
+            tx[CONSULTATIONS],
             {"_id": consultation_id, "status": {"$in": list(OPEN)}},
             {"$set": {"status": "closed", "closed_at": now, "closed_by": by, "outcome": outcome,
-                      "disease_category": disease_category, "tags": tags, "awaiting_since": None,
-                      "keep_until": keep_until,
-                      "close_note": self.keys.encrypt(note, field="note", record=consultation_id) if note else None}},
-            return_document=ReturnDocument.AFTER)
+            "disease_category": disease_category, "tags": tags, "awaiting_since": None,
+            "keep_until": keep_until,
+            "close_note": self.keys.encrypt(note, field="note", record=consultation_id) if note else None}})
         return _chat(doc) if doc else None
 
     def rate(self, tx: Tx, consultation_id: str, rating: int, comment: str | None) -> Chat | None:
         """Rated, or None when it was rated before."""
-        doc = tx[CONSULTATIONS].find_one_and_update(
-            {"_id": consultation_id, "rating": None}, {"$set": {"rating": rating, "rating_comment": comment}},
-            return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(
+            tx[CONSULTATIONS],
+            {"_id": consultation_id, "rating": None}, {"$set": {"rating": rating, "rating_comment": comment}})
         return _chat(doc) if doc else None
 
     def mark_example(self, tx: Tx, consultation_id: str, kind: str, title: str, by: str, now: datetime) -> None:
@@ -260,8 +262,9 @@ class DeskStore(CapabilityStore):
             updates["$set"] = {"status": "queued", "consultant_id": None}
             updates["$addToSet"]["excluded"] = requeue_from
             tx[ROSTER].update_one({"_id": requeue_from}, {"$set": {"available": False}})
-        doc = tx[CONSULTATIONS].find_one_and_update(
-            {"_id": consultation_id, "sla_raised": {"$ne": key}, "status": {"$in": list(OPEN)}}, updates)
+        doc = find_and_modify(
+            tx[CONSULTATIONS],
+            {"_id": consultation_id, "sla_raised": {"$ne": key}, "status": {"$in": list(OPEN)}}, updates, before=True)
         return _chat(doc) if doc else None  # as it was before the update
 
     def open_incident(self, tx: Tx, incident: Incident) -> None:
@@ -292,8 +295,7 @@ class DeskStore(CapabilityStore):
             update["$set"].update(awaiting_since=None, awaiting_seq=None, last_side="staff")
         elif from_patient:
             update["$set"]["last_side"] = "patient"
-        doc = tx[CONSULTATIONS].find_one_and_update({"_id": consultation_id, "status": {"$in": list(OPEN)}}, update,
-                                                    return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[CONSULTATIONS], {"_id": consultation_id, "status": {"$in": list(OPEN)}}, update)
         if doc is None:
             raise Conflict("The consultation is closed; open a new one.")
         seq = doc["seq"]
@@ -363,8 +365,8 @@ class DeskStore(CapabilityStore):
 
     def history_completed(self, tx: Tx, consultation_id: str, now: datetime) -> bool:
         """Mark the history complete; True the first time only."""
-        return tx[CONSULTATIONS].find_one_and_update({"_id": consultation_id, "history_completed_at": None},
-                                                     {"$set": {"history_completed_at": now}}) is not None
+        return find_and_modify(tx[CONSULTATIONS], {"_id": consultation_id, "history_completed_at": None},
+                               {"$set": {"history_completed_at": now}}, before=True) is not None
 
     # files -------------------------------------------------------------------------------------------------------
     def _bucket(self) -> gridfs.GridFSBucket:

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.intake.knowledge import ARTICLE_VIEWS, Article, FeeScheduleItem, Kind, PublicDoctorProfile
 from services.intake.knowledge.rules import LIVE, MAX_LIVE, RETIRED, Searchable, Template, profile_taken
 from wenzhen import ids
-from wenzhen.storage import CapabilityStore, Index, Tx
+from wenzhen.storage import CapabilityStore, Index, Tx, find_and_modify
 from wenzhen.timez import to_local_iso
 
 KNOWLEDGE = "knowledge_articles"
@@ -67,8 +67,8 @@ class KnowledgeStore(CapabilityStore):
         """Replace a live entry's content when it is still at ``revision``; None otherwise (changed or retired)."""
         update = {"$set": {**content(entry), "updated_at": now, "updated_by": by}, "$inc": {"revision": 1}}
         try:
-            doc = self.db[KNOWLEDGE].find_one_and_update({"_id": article_id, "status": LIVE, "revision": revision},
-                                                         update, return_document=ReturnDocument.AFTER)
+            doc = find_and_modify(self.db[KNOWLEDGE], {"_id": article_id, "status": LIVE, "revision": revision},
+                                  update)
         except DuplicateKeyError:
             raise profile_taken() from None
         return to_article(doc) if doc else None
@@ -79,11 +79,11 @@ class KnowledgeStore(CapabilityStore):
 
     def retire(self, article_id: str, by: str, now: datetime) -> Article | None:
         """Retired now, or None when it was not live."""
-        doc = self.db[KNOWLEDGE].find_one_and_update(
+        doc = find_and_modify(
+            self.db[KNOWLEDGE],
             {"_id": article_id, "status": LIVE},
             {"$set": {"status": RETIRED, "retired_at": now, "retired_by": by, "updated_at": now, "updated_by": by},
-             "$inc": {"revision": 1}},
-            return_document=ReturnDocument.AFTER)
+            "$inc": {"revision": 1}})
         return to_article(doc) if doc else None
 
     # reading -----------------------------------------------------------------------------------------------------

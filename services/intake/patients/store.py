@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.intake import documents
@@ -15,7 +15,7 @@ from wenzhen import ids, ratelimit
 from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, field_error
 from wenzhen.ratelimit import Limit
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
 from wenzhen.timez import to_local_iso
 
 PATIENTS = "patients"
@@ -136,9 +136,8 @@ class PatientStore(CapabilityStore):
         return self.keys.decrypt(doc["name"], field="name", record=patient_id)[:1]
 
     def change_contact(self, tx: Tx, patient_id: str, values: dict[str, str]) -> Patient:
-        doc = tx[PATIENTS].find_one_and_update({"_id": patient_id},
-                                               {"$set": contact_change(self.keys, patient_id, values)},
-                                               return_document=ReturnDocument.AFTER)
+        doc = find_and_modify(tx[PATIENTS], {"_id": patient_id},
+                              {"$set": contact_change(self.keys, patient_id, values)})
         return to_patient(self.keys, doc)
 
     def record_identity(self, tx: Tx, patient_id: str, document_type: documents.DocumentType, number: str,
@@ -146,8 +145,7 @@ class PatientStore(CapabilityStore):
         """Store the (normalized) number encrypted and unverified; its blind index is unique across records."""
         fields = identity_fields(self.keys, patient_id, document_type, number, recorded_by, now)
         try:
-            doc = tx[PATIENTS].find_one_and_update({"_id": patient_id}, {"$set": fields},
-                                                   return_document=ReturnDocument.AFTER)
+            doc = find_and_modify(tx[PATIENTS], {"_id": patient_id}, {"$set": fields})
         except DuplicateKeyError:
             raise Conflict("This document is registered to another patient record; please ask the hospital's desk.",
                            [field_error("number", "belongs to another patient record", "duplicate")]) from None
@@ -156,11 +154,11 @@ class PatientStore(CapabilityStore):
     def verify_identity(self, tx: Tx, patient_id: str, method: str, verified_by: str, now: datetime
                         ) -> Patient | None:
         """Verified, or None when it was not unverified (verified already)."""
-        doc = tx[PATIENTS].find_one_and_update(
+        doc = find_and_modify(
+            tx[PATIENTS],
             {"_id": patient_id, "identity.status": "unverified"},
             {"$set": {"identity.status": "verified", "identity.method": method, "identity.verified_at": now,
-                      "identity.verified_by": verified_by}},
-            return_document=ReturnDocument.AFTER)
+            "identity.verified_by": verified_by}})
         return to_patient(self.keys, doc) if doc else None
 
     def hit_limit(self, limit: Limit, key: str) -> None:
@@ -193,9 +191,9 @@ class PatientStore(CapabilityStore):
 
     def remove_link(self, tx: Tx, account_id: str, patient_id: str, now: datetime) -> str | None:
         """Deactivate a relative's link (never one's own record's); its id, or None when there was none."""
-        link = tx[LINKS].find_one_and_update(
-            {"account_id": account_id, "patient_id": patient_id, "active": True, "is_self": False},
-            {"$set": {"active": False, "removed_at": now}})
+        link = find_and_modify(tx[LINKS],
+                               {"account_id": account_id, "patient_id": patient_id, "active": True, "is_self": False},
+                               {"$set": {"active": False, "removed_at": now}}, before=True)
         return link["_id"] if link else None
 
     def removed_links(self, since: datetime) -> list[RemovedLink]:
