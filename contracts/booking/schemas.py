@@ -50,7 +50,9 @@ class Visit(StrEnum):
     consultation_only = "consultation_only"  # a first online visit: advice, no diagnosis or prescription
 
 
-class Status(StrEnum):
+class AppointmentStatus(StrEnum):
+    """Where an appointment is (its name in the API document: a stable one, whatever module defines it)."""
+
     held = "held"  # a place is taken; waiting for payment (services that need prepayment)
     confirmed = "confirmed"
     checked_in = "checked_in"
@@ -60,6 +62,9 @@ class Status(StrEnum):
     expired = "expired"  # an unpaid hold lapsed
     offered = "offered"  # a freed place held for a waitlisted patient until they accept or the offer lapses
     declined = "declined"  # a waitlist offer declined or let lapse (the place went to the next in line)
+
+
+Status = AppointmentStatus  # booking's own short name for it
 
 
 class WaitlistStatus(StrEnum):

@@ -48,11 +48,16 @@ class Channel(StrEnum):
     phone = "phone"  # a call logged by a consultant
 
 
-class Status(StrEnum):
+class ConsultationStatus(StrEnum):
+    """Where a consultation is (its name in the API document: a stable one, whatever module defines it)."""
+
     queued = "queued"  # waiting for a consultant
     assigned = "assigned"  # offered to a consultant, not yet accepted
     active = "active"  # a consultant is on the chat
     closed = "closed"
+
+
+Status = ConsultationStatus  # intake's own short name for it
 
 
 class Outcome(StrEnum):
