@@ -185,6 +185,21 @@ def _settle(stack: BenchStack, patients: list[str], say: Callable[[str], None], 
         time.sleep(0.5)
 
 
+def quiet(stack: BenchStack, say: Callable[[str], None], timeout: float = 60.0) -> float:
+    """Wait until no service has events waiting in its outbox (what the previous figure set off has been
+    published); returns the seconds waited."""
+    from wenzhen.config import SERVICES
+
+    outboxes = [_db(stack, name)["outbox"] for name in SERVICES]
+    started = time.monotonic()
+    while any(o.find_one({"status": "pending"}, {"_id": 1}) for o in outboxes):
+        if time.monotonic() - started > timeout:
+            say(f"the services' outboxes did not drain within {timeout:.0f}s; measuring anyway")
+            break
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
 @lru_cache(maxsize=1)
 def _client(uri: str) -> MongoClient:
     return MongoClient(uri, tz_aware=True)

@@ -59,6 +59,7 @@ class LoadResult:
     p99_ms: float
     errors: int
     conflicts: int = 0
+    server_errors: int | None = None  # 5xx answers among the errors (wrk with status.lua only)
 
     @property
     def rps(self) -> float:
@@ -128,7 +129,8 @@ def parse_wrk(stdout: str) -> LoadResult:
     s = json.loads(line.removeprefix("WRK_JSON "))
     errors = s["status"] + s["connect"] + s["read"] + s["write"] + s["timeout"]
     return LoadResult(requests=s["requests"], seconds=s["duration_us"] / 1e6, p50_ms=s["p50_us"] / 1000,
-                      p99_ms=s["p99_us"] / 1000, errors=errors, conflicts=s.get("conflicts", 0))
+                      p99_ms=s["p99_us"] / 1000, errors=errors, conflicts=s.get("conflicts", 0),
+                      server_errors=s.get("server_errors"))
 
 
 # the fallback ----------------------------------------------------------------

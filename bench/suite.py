@@ -91,10 +91,10 @@ def run_all(stack: BenchStack, http: Http, report: Report) -> None:
     phase("baselines (pika, echo, gunicorn, database, Argon2id)")
     say("signing in the callers: a patient (SMS code from the sink, own record), the first admin, a consultant…")
     signed_in = callers.sign_in(stack)
+    gateway_register(stack, http, report, signed_in)  # first: the set-up below waits for its consequences too
     hospital, clinic = booking.set_up(stack, signed_in.admin_token, signed_in.consultant_token, say)
     rush = booking.rush_clinics(hospital, clinic.patients, say)
-    phase("set-up (callers, clinics, patients)")
-    gateway_register(stack, http, report, signed_in)
+    phase("set-up (callers, registrations, clinics, patients)")
     first = gateway_round(stack, http, report, signed_in, clinic, rush[:2], echo, raw, "")
     report.add("gateway_get_patient_vs_gunicorn_hello", first["gateway_get_patient"] / hello, "ratio",
                of="gateway_get_patient / gunicorn_hello")
@@ -104,6 +104,8 @@ def run_all(stack: BenchStack, http: Http, report: Report) -> None:
     else:
         grow(stack, report)
         phase("growth load and explain")
+        settle(stack, report)
+        phase("settling after the load")
         raw_grown = raw_baselines(stack, report, "_grown")
         second = gateway_round(stack, http, report, signed_in, clinic, rush[2:], echo, raw_grown, "_grown")
         for name, rate in {**raw, **first}.items():
@@ -123,13 +125,18 @@ def gateway_round(stack: BenchStack, http: Http, report: Report, signed_in: call
     """The gateway's figures and their ratios, on the databases as they are; returns the rates by figure name (without
     ``suffix``)."""
     rates = {}
+    booking.quiet(stack, say)
     get = gateway_get(stack, http, report, signed_in, suffix)
     rates["gateway_get_patient"] = get
     report.target(f"gateway_get_patient_vs_rpc_echo{suffix}", get / echo, "ratio",
                   of=f"gateway_get_patient{suffix} / rpc_echo_concurrent ({CONNECTIONS} each)", target=GET_TARGET)
+    booking.quiet(stack, say)
     rates["gateway_book"] = gateway_book(stack, http, report, signed_in, clinic, echo, raw, suffix)
+    booking.quiet(stack, say)
     rates["gateway_book_rush"] = gateway_rush(stack, http, report, signed_in, rush, suffix)
+    booking.quiet(stack, say)
     chat_delivery(stack, report, signed_in, suffix)
+    booking.quiet(stack, say)
     rates["gateway_login"] = gateway_login(stack, Http(http.tool, LOGIN_CONNECTIONS), report, signed_in, raw, suffix)
     return rates
 
@@ -155,6 +162,32 @@ def grow(stack: BenchStack, report: Report) -> None:
                reported_only=[f"{r['service']}.{r['collection']}: {r['where']}" for r in rows
                               if r["verdict"] == "reported"],
                unsure=[f"{r['service']}.{r['collection']}: {r['where']}" for r in rows if r["verdict"] == "unsure"])
+
+
+def settle(stack: BenchStack, report: Report, longest: float = 180.0) -> None:
+    """Wait until the database is idle again after the load (its own CPU, with no client, under a tenth of a core —
+    a server still writing back what was loaded would make the second round measure that), at most ``longest``
+    seconds; the wait and the idle CPU are recorded."""
+    pid = stack.procs["secantusdb"].pid
+    started = time.monotonic()
+    while True:
+        busy = _cpu_share(pid, 3.0)
+        waited = time.monotonic() - started
+        if busy < 0.1 or waited > longest:
+            break
+        say(f"settling: the database uses {busy:.0%} of a core with no client; waiting…")
+    report.add("growth_settle_seconds", waited, "s", database_cpu_share_idle=busy,
+               note="after the load and explain, until SecantusDB's own CPU with no client is under 10 % of a core")
+
+
+def _cpu_share(pid: int, seconds: float) -> float:
+    def cpu() -> float:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before, t0 = cpu(), time.monotonic()
+    time.sleep(seconds)
+    return (cpu() - before) / (time.monotonic() - t0)
 
 
 class _StderrLines:
@@ -255,7 +288,8 @@ def gateway_book(stack: BenchStack, http: Http, report: Report, signed_in: calle
     name = f"gateway_book{suffix}"
     add_http(report, name, r, http, caller="consultant (on the patient's behalf)", slots=len(clinic.slots),
              capacity=booking.CAPACITY)
-    report.add(f"{name}_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests)
+    report.add(f"{name}_error_rate", r.error_rate * 100, "%", errors=r.errors, requests=r.requests,
+               server_errors=r.server_errors, conflicts=r.conflicts)
     report.add(f"{name}_vs_rpc_echo", r.rps / echo, "ratio", of=f"{name} / rpc_echo_concurrent ({CONNECTIONS} each)")
     base = raw["raw_booking_tx_concurrent"]
     report.target(f"{name}_vs_raw_booking_tx", r.rps / base, "ratio", target=BOOK_TARGET, aim=BOOK_AIM,
@@ -282,7 +316,8 @@ def gateway_rush(stack: BenchStack, http: Http, report: Report, signed_in: calle
     r = http.tool.run(url, Workload("/v1/appointments", token=signed_in.consultant_token, book=measured.spec,
                                     book_runs=1), http.connections, SECONDS)
     name = f"gateway_book_rush{suffix}"
-    report.add(name, r.rps, "req/s", errors=r.failures, conflicts=r.conflicts, requests=r.requests,
+    report.add(name, r.rps, "req/s", errors=r.failures, conflicts=r.conflicts, server_errors=r.server_errors,
+               requests=r.requests,
                slots=len(measured.slots), capacity=1, **http.extra, note="409 (the place is taken) is an answer here")
     report.add(f"{name}_p50", r.p50_ms, "ms", **http.extra)
     report.add(f"{name}_p99", r.p99_ms, "ms", **http.extra)

@@ -1,12 +1,12 @@
--- Counts the answers by status in each wrk thread (409 apart: a full slot in the booking rush), for report.lua.
+-- Counts the 409 answers (a full slot in the booking rush) and the 5xx ones in each wrk thread, for report.lua.
 -- Needs threads.lua (all_threads).
 answered_409 = 0
-answered_other = 0
+answered_5xx = 0
 
 function response(status, headers, body)
   if status == 409 then
     answered_409 = answered_409 + 1
-  elseif status >= 400 then
-    answered_other = answered_other + 1
+  elseif status >= 500 then
+    answered_5xx = answered_5xx + 1
   end
 end
