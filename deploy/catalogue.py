@@ -120,7 +120,8 @@ ENVELOPE_ROWS = [
     ("dataschema", "`urn:wenzhen:events:<service>:<type>:v<version>`."),
     ("correlationid", "The originating request's X-Request-ID."),
     ("causationid", "The id of the event whose handling caused this one, if any."),
-    ("sequence", "1, 2, 3… per subject: the order in which this subject's events were committed."),
+    ("sequence", "1, 2, 3… per subject: the order in which this subject's events were committed (for an aggregate "
+                 "such as an appointment, its version after the change)."),
     ("data", "The event's own fields, below."),
 ]
 

@@ -19,10 +19,12 @@ class RecordingTx:
 
     def __init__(self) -> None:
         self.emitted: list = []
+        self.sequences: list[tuple[str, int | None]] = []  # (subject, the aggregate's version given, or None)
         self.audited: list[dict] = []
 
-    def emit(self, data, subject):
+    def emit(self, data, subject, version=None):
         self.emitted.append((subject, data))
+        self.sequences.append((subject, version))
 
     def __getitem__(self, name):
         from wenzhen.storage import AUDIT_LOG
@@ -38,10 +40,11 @@ class FakeCapabilityStore:
     :class:`RecordingTx` and puts the state back when the body raises (all or nothing, like the real one);
     ``emitted`` and ``audited`` collect what committed bodies emitted and audited (and reads audit outside one)."""
 
-    _RECORDS = ("emitted", "audited")
+    _RECORDS = ("emitted", "sequences", "audited")
 
     def __init__(self) -> None:
         self.emitted: list = []
+        self.sequences: list[tuple[str, int | None]] = []
         self.audited: list[dict] = []
 
     def transact(self, body):
@@ -53,6 +56,7 @@ class FakeCapabilityStore:
             vars(self).update(saved)
             raise
         self.emitted.extend(tx.emitted)
+        self.sequences.extend(tx.sequences)
         self.audited.extend(tx.audited)
         return result
 

@@ -34,7 +34,7 @@ from wenzhen.config import settings
 from wenzhen.crypto import keyring
 from wenzhen.errors import Forbidden, InvalidInput, ServiceError, Unavailable, from_pydantic, validated
 from wenzhen.outbox import Relay
-from wenzhen.storage import Store, client, ensure_indexes
+from wenzhen.storage import Store, client, ensure_indexes, run_upgrades
 
 _log = logging.getLogger("wenzhen.worker")
 
@@ -151,6 +151,7 @@ class StoreProvider(DependencyProvider):
             check()
         self.db = client(cfg.mongo_uri)[cfg.database_name(service)]
         ensure_indexes(self.db, list(cls.indexes), retired=list(cls.retired_indexes))
+        run_upgrades(self.db, dict(cls.upgrades))
         self.relay = Relay(self.db, service, cfg)
         self.store = Store(self.db, on_commit=self.relay.wake, name=service)
         self.sealer = audit.Sealer(self.store, audit.audit_key(), lease_seconds=cfg.outbox_lease_seconds,
@@ -227,6 +228,7 @@ class ServiceProcess:
     settings_class: type | None = None  # the service's EnvSettings subclass
     indexes: list = []
     retired_indexes: list = []  # (collection, index name) pairs dropped at start when present
+    upgrades: dict = {}  # name → once-only change of the stored data, run at start (wenzhen.storage.run_upgrades)
     startup_checks: tuple = ()  # callables that raise when the service cannot work (e.g. a missing key)
 
     store = StoreProvider()

@@ -10,6 +10,7 @@ import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -27,6 +28,7 @@ DEAD_LETTERS = "dead_letters"
 LEASES = "leases"
 AUDIT_LOG = "audit_log"
 AUDIT_HEAD = "audit_head"
+UPGRADES = "upgrades"  # the once-only changes of stored data already made (by name)
 
 _clients: dict[str, MongoClient] = {}
 _clients_lock = threading.Lock()
@@ -83,6 +85,17 @@ def ensure_indexes(db: Database, indexes: list[Index], retired: list[tuple[str, 
             db[collection].drop_index(name)
     for index in [*MECHANICS_INDEXES, *indexes]:
         index.create(db)
+
+
+def run_upgrades(db: Database, upgrades: dict[str, Callable[[Database], None]]) -> None:
+    """Run each named change of stored data that this database has not had yet, and remember it: a started process
+    pays one lookup per upgrade, not a pass over history. An upgrade must be idempotent (two processes starting
+    together may both run it), and is marked done only when it returned."""
+    for name, upgrade in upgrades.items():
+        if db[UPGRADES].find_one({"_id": name}) is None:
+            upgrade(db)
+            db[UPGRADES].update_one({"_id": name}, {"$setOnInsert": {"at": datetime.now(UTC)}},
+                                    upsert=True)
 
 
 def update_and_read(collection, query: dict, update: dict, *, upsert: bool = False,

@@ -120,5 +120,6 @@ class BookingService(CatalogueEntrypoints, ScheduleEntrypoints, AppointmentEntry
     settings_class = BookingSettings
     indexes = [*catalogue_store.INDEXES, *schedule_store.INDEXES, *appointment_store.INDEXES, *waitlist_store.INDEXES,
                *followup_store.INDEXES]
+    upgrades = appointment_store.UPGRADES
 
     timers = BookingTimers()

@@ -96,6 +96,7 @@ class AppointmentRecord:
     half_day: HalfDayChoice | None = None
     waitlist_id: str | None = None
     offer_expires_at: datetime | None = None
+    version: int = 0  # the number of its last event (the events' sequence within this appointment)
     # set by what happens to it later
     confirmed_by: str | None = None
     cancelled_at: datetime | None = None
@@ -331,8 +332,10 @@ def new_appointment(*, appointment_id: str, patient_id: str, slot: SlotRecord, d
                     booked_by: str, booked_by_role: str, hold_expires_at: datetime | None = None,
                     follow_up_of: str | None = None, consultation_id: str | None = None,
                     prior_diagnosis: PriorDiagnosis | None = None, half_day: HalfDayChoice | None = None,
-                    waitlist_id: str | None = None, offer_expires_at: datetime | None = None) -> AppointmentRecord:
-    """An appointment holding a place in ``slot``, with a fresh check-in code."""
+                    waitlist_id: str | None = None, offer_expires_at: datetime | None = None,
+                    version: int = 0) -> AppointmentRecord:
+    """An appointment holding a place in ``slot``, with a fresh check-in code; ``version``: the events its creation
+    publishes."""
     return AppointmentRecord(
         id=appointment_id, patient_id=patient_id, slot_id=slot.id, doctor_id=slot.doctor_id,
         department=slot.department, service=slot.service, start=slot.start, end=slot.end, room=slot.room,
@@ -341,7 +344,7 @@ def new_appointment(*, appointment_id: str, patient_id: str, slot: SlotRecord, d
         booked_at=now, booked_by=booked_by, booked_by_role=booked_by_role,
         confirmed_at=now if status == Status.confirmed else None, reschedules=0, follow_up_of=follow_up_of,
         consultation_id=consultation_id, prior_diagnosis=prior_diagnosis, half_day=half_day, waitlist_id=waitlist_id,
-        offer_expires_at=offer_expires_at, checkin_code=secrets.token_urlsafe(18))
+        offer_expires_at=offer_expires_at, checkin_code=secrets.token_urlsafe(18), version=version)
 
 
 # confirming, cancelling, moving --------------------------------------------------------------------------------------

@@ -14,6 +14,10 @@ The preconditions are in the filters of conditional updates, never checked first
 The waitlist capability's entries are its own; of them this store reads only the head of the line for a freed place
 and marks the one offered (:meth:`~AppointmentStore.line`, :meth:`~AppointmentStore.offer_entry`), with the same
 conditional update on ``status: waiting`` as always.
+
+An appointment's and a slot's events are numbered by the document's ``version``, moved on by the same conditional
+update that makes the change, so booking needs no counter of its own per subject (:func:`number_by_version` gives
+documents stored before that their subject's count so far, once).
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ from services.booking.schedules.store import SLOTS, ScheduleStore, slot_record
 from services.booking.scope import Scope
 from wenzhen import ids
 from wenzhen.crypto import Keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import OUTBOX_HEADS, CapabilityStore, Index, Store, Tx, update_and_read
 
 APPOINTMENTS = "appointments"
 WAITLIST = "waitlist"  # the waitlist capability's; here only the line's head (see the module's docstring)
@@ -69,6 +73,20 @@ INDEXES = [
           options={"expireAfterSeconds": int(IDEMPOTENCY_TTL.total_seconds())}),
 ]
 
+
+
+def number_by_version(db) -> None:
+    """Upgrade: an appointment or slot stored before versions counted its events in ``outbox_heads``; its version
+    becomes that count, so its next event follows its last. Idempotent (only documents without a version)."""
+    for name in (APPOINTMENTS, SLOTS):
+        for doc in db[name].find({"version": {"$exists": False}}, {"_id": 1}):
+            head = db[OUTBOX_HEADS].find_one({"_id": doc["_id"]}, {"sequence": 1})
+            db[name].update_one({"_id": doc["_id"], "version": {"$exists": False}},
+                                {"$set": {"version": head["sequence"] if head else 0}})
+
+
+UPGRADES = {"booking-events-numbered-by-version": number_by_version}
+
 _LATER = ("confirmed_by", "cancelled_at", "cancel_reason", "late_cancel", "fee_kept", "cancelled_by", "checked_in_at",
           "checkin_method", "checked_in_by", "completed_at", "rescheduled_at", "expired_at", "no_show_at",
           "offer_outcome", "declined_at", "accepted_by")
@@ -85,7 +103,7 @@ def appointment_record(doc: dict) -> AppointmentRecord:
         booked_by_role=doc["booked_by_role"], checkin_code=doc["checkin_code"],
         hold_expires_at=doc.get("hold_expires_at"), confirmed_at=doc.get("confirmed_at"),
         reschedules=doc.get("reschedules", 0), follow_up_of=doc.get("follow_up_of"),
-        consultation_id=doc.get("consultation_id"),
+        consultation_id=doc.get("consultation_id"), version=doc.get("version", 0),
         prior_diagnosis=PriorDiagnosis.model_validate(prior) if prior else None,
         half_day=HalfDayChoice.model_validate(half_day) if half_day else None, waitlist_id=doc.get("waitlist_id"),
         offer_expires_at=doc.get("offer_expires_at"), reminded=doc.get("reminded") or {},
@@ -104,7 +122,7 @@ def appointment_document(a: AppointmentRecord) -> dict:
         "follow_up_of": a.follow_up_of, "consultation_id": a.consultation_id,
         "prior_diagnosis": a.prior_diagnosis.model_dump() if a.prior_diagnosis else None,
         "half_day": a.half_day.model_dump(mode="json") if a.half_day else None, "waitlist_id": a.waitlist_id,
-        "offer_expires_at": a.offer_expires_at, "checkin_code": a.checkin_code,
+        "offer_expires_at": a.offer_expires_at, "checkin_code": a.checkin_code, "version": a.version,
     }
 
 
@@ -144,7 +162,7 @@ class AppointmentStore(CapabilityStore):
     def take_place(self, tx: Tx, slot_id: str, now: datetime) -> SlotRecord:
         """One place of an open, future slot, by a conditional update (the database refuses a full slot)."""
         doc = update_and_read(tx[SLOTS], {"_id": slot_id, "status": "open", "free": {"$gt": 0}, "start": {"$gt": now}},
-                              {"$inc": {"booked": 1, "free": -1}})
+                              {"$inc": {"booked": 1, "free": -1, "version": 1}})
         if doc is None:
             raise SlotGone(gone_reason(self.slot(slot_id, tx), now))
         return slot_record(doc)
@@ -152,8 +170,15 @@ class AppointmentStore(CapabilityStore):
     def give_back(self, tx: Tx, slot_id: str) -> SlotRecord | None:
         """Return a place to the slot (conditional: never below zero); the slot after, or None when nothing was
         given back."""
-        doc = update_and_read(tx[SLOTS], {"_id": slot_id, "booked": {"$gt": 0}}, {"$inc": {"booked": -1, "free": 1}})
+        doc = update_and_read(tx[SLOTS], {"_id": slot_id, "booked": {"$gt": 0}},
+                              {"$inc": {"booked": -1, "free": 1, "version": 1}})
         return slot_record(doc) if doc else None
+
+    def count_slot_events(self, tx: Tx, slot_id: str, events: int) -> int:
+        """A place passed from one patient to the next leaves the slot's counters as they were but publishes
+        ``events`` about it: its version moves on by as many; the new version."""
+        return update_and_read(tx[SLOTS], {"_id": slot_id}, {"$inc": {"version": events}},
+                               projection={"version": 1})["version"]
 
     def free_slots(self, before: datetime, **filters) -> list[SlotRecord]:
         """The availability search (the schedules' query)."""
@@ -200,8 +225,10 @@ class AppointmentStore(CapabilityStore):
     def appointment(self, appointment_id: str, tx: Tx | None = None) -> AppointmentRecord | None:
         return _after(self._on(tx)[APPOINTMENTS].find_one({"_id": appointment_id}))
 
-    def _change(self, tx: Tx, match: dict, update: dict) -> AppointmentRecord | None:
-        return _after(update_and_read(tx[APPOINTMENTS], match, update))
+    def _change(self, tx: Tx, match: dict, update: dict, events: int = 1) -> AppointmentRecord | None:
+        """A conditional change, its version moved on by the ``events`` it publishes (their sequence numbers)."""
+        bumped = {**update, "$inc": {**update.get("$inc", {}), "version": events}}
+        return _after(update_and_read(tx[APPOINTMENTS], match, bumped))
 
     def confirm_held(self, tx: Tx, appointment_id: str, by: str, now: datetime) -> AppointmentRecord | None:
         return self._change(tx, {"_id": appointment_id, "status": Status.held.value},
@@ -259,16 +286,17 @@ class AppointmentStore(CapabilityStore):
         return self._change(
             tx, {"_id": appointment.id, "status": Status.confirmed.value, "start": appointment.start,
                  **{f"reminded.{reminder_key(h)}": None for h in marks}},
-            {"$set": {f"reminded.{reminder_key(h)}": {"at": now, "sent": sent} for h, sent in marks.items()}})
+            {"$set": {f"reminded.{reminder_key(h)}": {"at": now, "sent": sent} for h, sent in marks.items()}},
+            events=1 if any(marks.values()) else 0)
 
     def accept_offer(self, tx: Tx, appointment_id: str, confirmed: bool, hold_until: datetime | None, by: str,
                      now: datetime) -> AppointmentRecord | None:
-        """An open offer becomes a booking (confirmed, or held until paid)."""
+        """An open offer becomes a booking (confirmed, or held until paid): booked, and confirmed when it is."""
         return self._change(
             tx, {"_id": appointment_id, "status": Status.offered.value, "offer_expires_at": {"$gt": now}},
             {"$set": {"status": (Status.confirmed if confirmed else Status.held).value, "booked_at": now,
                       "confirmed_at": now if confirmed else None, "hold_expires_at": hold_until,
-                      "offer_expires_at": None, "accepted_by": by}})
+                      "offer_expires_at": None, "accepted_by": by}}, events=2 if confirmed else 1)
 
     def end_offer(self, tx: Tx, appointment_id: str, outcome: str, now: datetime,
                   lapsed_by: datetime | None = None) -> AppointmentRecord | None:
@@ -277,7 +305,7 @@ class AppointmentStore(CapabilityStore):
         if lapsed_by is not None:
             match["offer_expires_at"] = {"$lte": lapsed_by}
         return self._change(tx, match, {"$set": {"status": Status.declined.value, "holds_slot": False,
-                                                 "offer_outcome": outcome, "declined_at": now}})
+                                                 "offer_outcome": outcome, "declined_at": now}}, events=0)
 
     def appointments(self, scope: Scope, *, status: str | None = None, since: datetime | None = None,
                      before: datetime | None = None, limit: int = 50) -> list[AppointmentRecord]:

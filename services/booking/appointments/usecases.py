@@ -127,7 +127,8 @@ def release(store: AppointmentStore, tx: Tx, freed: AppointmentRecord, reason: s
             return offered
     back = store.give_back(tx, freed.slot_id)
     if back is not None:
-        tx.emit(SlotReleased(**rules.slot_fields(back), appointment_id=freed.id, reason=reason), subject=back.id)
+        tx.emit(SlotReleased(**rules.slot_fields(back), appointment_id=freed.id, reason=reason), subject=back.id,
+                version=back.version)
     return None
 
 
@@ -151,8 +152,10 @@ def _offer(store: AppointmentStore, tx: Tx, slot: SlotRecord, freed: Appointment
             prior_diagnosis=entry.prior_diagnosis, waitlist_id=entry.id, offer_expires_at=expires)
         store.insert_appointment(tx, offered)
         released = SlotRecord(**{**vars(slot), "booked": slot.booked - 1})
-        tx.emit(SlotReleased(**rules.slot_fields(released), appointment_id=freed.id, reason=reason), subject=slot.id)
-        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment_id), subject=slot.id)
+        version = store.count_slot_events(tx, slot.id, 2)  # the place changes hands: released, then held
+        tx.emit(SlotReleased(**rules.slot_fields(released), appointment_id=freed.id, reason=reason), subject=slot.id,
+                version=version - 1)
+        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment_id), subject=slot.id, version=version)
         tx.emit(WaitlistOffered(waitlist_id=entry.id, appointment_id=appointment_id, patient_id=entry.patient_id,
                                 doctor_id=slot.doctor_id, department=slot.department, service=slot.service,
                                 slot_id=slot.id, start=to_utc_iso(start), room=slot.room, online=slot.online,
@@ -243,9 +246,9 @@ def _booking(store: AppointmentStore, caller: Caller, request: AppointmentReques
             status=Status.confirmed if confirmed else Status.held, now=now, booked_by=principal.sub,
             booked_by_role=principal.role.value, hold_expires_at=None if confirmed else now + policy.hold,
             follow_up_of=request.follow_up_of, consultation_id=consultation_id,
-            prior_diagnosis=request.prior_diagnosis, half_day=choice)
-        store.insert_appointment(tx, appointment)
-        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment_id), subject=sid)
+            prior_diagnosis=request.prior_diagnosis, half_day=choice, version=2 if confirmed else 1)
+        store.insert_appointment(tx, appointment)  # its events: booked (1), confirmed (2) when no payment is due
+        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment_id), subject=sid, version=slot.version)
         tx.emit(AppointmentBooked(**rules.appointment_fields(appointment), slot_id=sid,
                                   end=to_utc_iso(appointment.end), status=appointment.status.value,
                                   kind=appointment.kind.value, online=appointment.online,
@@ -253,10 +256,10 @@ def _booking(store: AppointmentStore, caller: Caller, request: AppointmentReques
                                   booked_by=principal.sub if principal.is_staff else None,
                                   consultation_id=consultation_id, follow_up_of=request.follow_up_of,
                                   hold_expires_at=None if confirmed else to_utc_iso(appointment.hold_expires_at)),
-                subject=appointment_id)
+                subject=appointment_id, version=1)
         if confirmed:
             tx.emit(AppointmentConfirmed(**rules.appointment_fields(appointment), by="no_prepayment"),
-                    subject=appointment_id)
+                    subject=appointment_id, version=2)
         audit.record(tx, caller, CREATE, "book", ENTITY, appointment_id, patient_id=request.patient_id,
                      detail=appointment.status.value)
         return appointment
@@ -303,7 +306,7 @@ def confirm(store: AppointmentStore, caller: Caller, appointment_id: str, now: d
                 return current
             raise rules.confirm_refusal(current)
         tx.emit(AppointmentConfirmed(**rules.appointment_fields(done), by="payment" if by_payment else "staff"),
-                subject=appointment_id)
+                subject=appointment_id, version=done.version)
         audit.record(tx, caller, UPDATE, "confirm", ENTITY, appointment_id, patient_id=done.patient_id)
         return done
 
@@ -324,7 +327,7 @@ def cancel(store: AppointmentStore, caller: Caller, appointment_id: str, request
             raise rules.changed_meanwhile()
         release(store, tx, done, "cancelled", now, policy.offer)
         tx.emit(AppointmentCancelled(**rules.appointment_fields(done), reason=request.reason, late=late, by_role=role,
-                                     fee_kept=fee_kept), subject=appointment_id)
+                                     fee_kept=fee_kept), subject=appointment_id, version=done.version)
         audit.record(tx, caller, UPDATE, "cancel", ENTITY, appointment_id, patient_id=done.patient_id,
                      detail=f"{request.reason}{', late' if late else ''}{', fee kept' if fee_kept else ''}")
         return done
@@ -371,10 +374,11 @@ def _move(store: AppointmentStore, caller: Caller, appointment: AppointmentRecor
         if moved is None:
             raise rules.changed_meanwhile()
         release(store, tx, appointment, "rescheduled", now, offer_for)  # … then the old one back (or to the waitlist)
-        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment.id), subject=sid)
+        tx.emit(SlotHeld(**rules.slot_fields(slot), appointment_id=appointment.id), subject=sid, version=slot.version)
         tx.emit(AppointmentRescheduled(**rules.appointment_fields(moved), slot_id=sid,
                                        previous_slot_id=appointment.slot_id,
-                                       previous_start=to_utc_iso(appointment.start)), subject=appointment.id)
+                                       previous_start=to_utc_iso(appointment.start)), subject=appointment.id,
+                version=moved.version)
         audit.record(tx, caller, UPDATE, "reschedule", ENTITY, appointment.id, patient_id=appointment.patient_id)
         return moved
 
@@ -403,7 +407,8 @@ def check_in(store: AppointmentStore, caller: Caller, appointment_id: str, reque
         if done is None:
             raise rules.changed_meanwhile()
         tx.emit(AppointmentCheckedIn(**rules.appointment_fields(done), method=method,
-                                     booked_by=rules.staff_booker(done)), subject=appointment_id)
+                                     booked_by=rules.staff_booker(done)), subject=appointment_id,
+                version=done.version)
         audit.record(tx, caller, UPDATE, "check-in", ENTITY, appointment_id, patient_id=done.patient_id,
                      detail=method)
         return done
@@ -420,7 +425,7 @@ def complete(store: AppointmentStore, caller: Caller, appointment_id: str, now: 
         done = store.complete(tx, appointment_id, now)
         if done is None:
             raise rules.not_completable(appointment)
-        tx.emit(AppointmentCompleted(**rules.appointment_fields(done)), subject=appointment_id)
+        tx.emit(AppointmentCompleted(**rules.appointment_fields(done)), subject=appointment_id, version=done.version)
         audit.record(tx, caller, UPDATE, "complete", ENTITY, appointment_id, patient_id=done.patient_id)
         return done
 
@@ -464,7 +469,7 @@ def expire_holds(store: AppointmentStore, now: datetime, offer_for: timedelta = 
                 return 0
             release(store, tx, done, "hold_expired", now, offer_for)
             tx.emit(AppointmentCancelled(**rules.appointment_fields(done), reason="hold_expired", late=False,
-                                         by_role="system"), subject=appointment_id)
+                                         by_role="system"), subject=appointment_id, version=done.version)
             audit.record(tx, SYSTEM, UPDATE, "expire-hold", ENTITY, appointment_id, patient_id=done.patient_id)
             return 1
 
@@ -481,7 +486,7 @@ def mark_no_shows(store: AppointmentStore, policy: Policy, now: datetime, limit:
             done = store.mark_no_show(tx, appointment_id, cutoff, now)
             if done is None:
                 return 0
-            tx.emit(AppointmentNoShow(**rules.appointment_fields(done)), subject=appointment_id)
+            tx.emit(AppointmentNoShow(**rules.appointment_fields(done)), subject=appointment_id, version=done.version)
             audit.record(tx, SYSTEM, UPDATE, "no-show", ENTITY, appointment_id, patient_id=done.patient_id)
             return 1
 
@@ -510,5 +515,5 @@ def _remind(store: AppointmentStore, tx: Tx, appointment_id: str, offsets: tuple
     if done is None or send is None:
         return 0
     tx.emit(AppointmentReminderDue(**rules.appointment_fields(done), hours_before=send, end=to_utc_iso(done.end),
-                                   room=done.room, online=done.online), subject=appointment_id)
+                                   room=done.room, online=done.online), subject=appointment_id, version=done.version)
     return 1

@@ -32,6 +32,7 @@ class SlotRecord:
     booked: int
     free: int
     status: str  # open | closed
+    version: int = 0  # the number of its last event (a place taken or given back)
 
     def open_at(self, now: datetime) -> bool:
         """Still offered and not yet begun."""

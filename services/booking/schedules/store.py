@@ -31,13 +31,14 @@ def slot_record(doc: dict) -> SlotRecord:
     return SlotRecord(id=doc["_id"], doctor_id=doc["doctor_id"], department=doc["department"],
                       service=doc["service"], online=doc["online"], room=doc.get("room"), start=doc["start"],
                       end=doc["end"], capacity=doc["capacity"], booked=doc["booked"], free=doc["free"],
-                      status=doc["status"])
+                      status=doc["status"], version=doc.get("version", 0))
 
 
 def slot_document(slot: SlotRecord) -> dict:
     return {"_id": slot.id, "doctor_id": slot.doctor_id, "department": slot.department, "service": slot.service,
             "online": slot.online, "room": slot.room, "start": slot.start, "end": slot.end,
-            "capacity": slot.capacity, "booked": slot.booked, "free": slot.free, "status": slot.status}
+            "capacity": slot.capacity, "booked": slot.booked, "free": slot.free, "status": slot.status,
+            "version": slot.version}
 
 
 class ScheduleStore(CapabilityStore):

@@ -86,10 +86,10 @@ def accept(store: WaitlistStore, caller: Caller, entry_id: str, policy: Policy, 
                                   online=booked.online, prepayment=booked.prepayment, fee_fen=booked.fee_fen,
                                   booked_by=appointment_rules.staff_booker(booked), follow_up_of=booked.follow_up_of,
                                   hold_expires_at=None if confirmed else to_utc_iso(booked.hold_expires_at)),
-                subject=appointment_id)
+                subject=appointment_id, version=booked.version - (1 if confirmed else 0))
         if confirmed:
             tx.emit(AppointmentConfirmed(**appointment_rules.appointment_fields(booked), by="no_prepayment"),
-                    subject=appointment_id)
+                    subject=appointment_id, version=booked.version)
         audit.record(tx, caller, CREATE, "book", "Appointment", appointment_id, patient_id=booked.patient_id,
                      detail=f"waitlist {entry_id}")
         return booked

@@ -72,9 +72,10 @@ def test_an_appointment_record_is_its_document_and_what_happened_later():
                            follow_up_of="apt_0", consultation_id="con_1",
                            prior_diagnosis=PriorDiagnosis(source="record", reference="MZ1"),
                            half_day=HalfDayChoice(half_day=HalfDay.morning, default_time="10:00", chosen_time="08:00",
-                                                  exact=False, note="x"))
+                                                  exact=False, note="x"), version=2)
     doc = appointment_document(made)
-    assert len(doc) == 29 and doc["status"] == "confirmed" and doc["half_day"]["half_day"] == "morning"
+    assert len(doc) == 30 and doc["version"] == 2 and doc["status"] == "confirmed"
+    assert doc["half_day"]["half_day"] == "morning"
     assert appointment_record(doc) == made
     later = {**doc, "status": "cancelled", "holds_slot": False, "cancelled_at": NOW, "cancel_reason": "other",
              "late_cancel": True, "fee_kept": False, "cancelled_by": "acc_p1", "reminded": {"h24": {"sent": True}}}

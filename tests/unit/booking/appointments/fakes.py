@@ -53,8 +53,12 @@ class FakeAppointmentStore(FakeCapabilityStore):
 
     def _places(self, slot_id: str, n: int) -> SlotRecord:
         slot = self.slots[slot_id]
-        self.slots[slot_id] = replace(slot, booked=slot.booked + n, free=slot.free - n)
+        self.slots[slot_id] = replace(slot, booked=slot.booked + n, free=slot.free - n, version=slot.version + 1)
         return self.slots[slot_id]
+
+    def count_slot_events(self, tx, slot_id: str, events: int) -> int:
+        self.slots[slot_id] = replace(self.slots[slot_id], version=self.slots[slot_id].version + events)
+        return self.slots[slot_id].version
 
     def take_place(self, tx, slot_id: str, now: datetime) -> SlotRecord:
         slot = self.slots.get(slot_id)
@@ -108,11 +112,11 @@ class FakeAppointmentStore(FakeCapabilityStore):
     def appointment(self, appointment_id: str, tx=None) -> AppointmentRecord | None:
         return self.records.get(appointment_id)
 
-    def _change(self, appointment_id: str, when, **values) -> AppointmentRecord | None:
+    def _change(self, appointment_id: str, when, events: int = 1, **values) -> AppointmentRecord | None:
         found = self.records.get(appointment_id)
         if found is None or not when(found):
             return None
-        self.records[appointment_id] = replace(found, **values)
+        self.records[appointment_id] = replace(found, **values, version=found.version + events)
         return self.records[appointment_id]
 
     def confirm_held(self, tx, appointment_id, by, now):
@@ -161,18 +165,18 @@ class FakeAppointmentStore(FakeCapabilityStore):
             appointment.id, lambda a: a.status == Status.confirmed and a.start == appointment.start
             and not any(k in a.reminded for k in keys),
             reminded={**appointment.reminded, **{reminder_key(h): {"at": now, "sent": sent}
-                                                 for h, sent in marks.items()}})
+                                                 for h, sent in marks.items()}}, events=1 if any(marks.values()) else 0)
 
     def accept_offer(self, tx, appointment_id, confirmed, hold_until, by, now):
         return self._change(appointment_id, lambda a: a.status == Status.offered and a.offer_expires_at > now,
                             status=Status.confirmed if confirmed else Status.held, booked_at=now,
                             confirmed_at=now if confirmed else None, hold_expires_at=hold_until,
-                            offer_expires_at=None, accepted_by=by)
+                            offer_expires_at=None, accepted_by=by, events=2 if confirmed else 1)
 
     def end_offer(self, tx, appointment_id, outcome, now, lapsed_by=None):
         return self._change(appointment_id, lambda a: a.status == Status.offered and (
             lapsed_by is None or a.offer_expires_at <= lapsed_by), status=Status.declined, holds_slot=False,
-                            offer_outcome=outcome, declined_at=now)
+                            offer_outcome=outcome, declined_at=now, events=0)
 
     def appointments(self, scope, *, status=None, since=None, before=None, limit=50) -> list[AppointmentRecord]:
         found = [a for a in self.records.values()

@@ -357,6 +357,19 @@ def test_cancelling_gives_the_place_back_and_marks_late_cancellations(store):
     assert again.status == "confirmed"
 
 
+def test_each_subject_numbers_its_events_by_its_version(store):
+    """An appointment's and a slot's events carry the document's version as their sequence: 1, 2, 3 with no gaps and
+    no counter of booking's own (a place passed on, a move and a cancellation each move it on)."""
+    sid, other = slot(store), slot(store, hhmm="09:00")
+    appointment = book(store, slot_id=sid)
+    moved = reschedule(store, PATIENT, appointment.id, slot_id=other)
+    cancel(store, PATIENT, moved.id)
+    assert [v for s, v in store.sequences if s == appointment.id] == [1, 2, 3, 4]  # booked, confirmed, moved, cancelled
+    assert [v for s, v in store.sequences if s == sid] == [1, 2]  # held, released by the move
+    assert [v for s, v in store.sequences if s == other] == [1, 2]  # held by the move, released by the cancellation
+    assert store.records[appointment.id].version == 4
+
+
 def test_nobody_else_cancels_and_the_refusal_is_audited(store):
     appointment = book(store, slot_id=slot(store))
     for caller in (OTHER_PATIENT, OTHER_DOCTOR, OTHER_CONSULTANT, MANAGER):
