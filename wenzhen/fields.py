@@ -5,7 +5,14 @@ import re
 import unicodedata
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """A request body or query: unknown fields are refused (a misspelt field is an error, not ignored)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
 
 _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 

@@ -10,14 +10,9 @@ import datetime as dt
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, create_model, model_validator
 
-from wenzhen.fields import PersonName, printable
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+from wenzhen.fields import PersonName, Strict, printable
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", description="Lower-case code, e.g. `urology`.",
                             examples=["urology"])]

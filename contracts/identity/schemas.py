@@ -5,11 +5,11 @@ import re
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from contracts.identity.passwords import check_password
 from wenzhen.auth import LICENSED_ROLES, Role
-from wenzhen.fields import Mobile, PersonName, SmsCode
+from wenzhen.fields import Mobile, PersonName, SmsCode, Strict
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,31}$")
 
@@ -30,10 +30,6 @@ def acceptable_password(besides: str):
         return check_password(value, info.data.get(besides))
 
     return classmethod(check)
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class OtpPurpose(StrEnum):

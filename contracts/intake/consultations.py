@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from wenzhen.fields import printable
+from wenzhen.fields import Strict, printable
 
 DEPARTMENT_CODE = r"^[a-z][a-z0-9_]{1,40}$"
 # the files a chat accepts (intake reads the kind from the bytes), and so what a download can be
@@ -35,10 +35,6 @@ def _chat_text(value: str) -> str:
 
 
 ChatText = Annotated[str, AfterValidator(_chat_text)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Channel(StrEnum):

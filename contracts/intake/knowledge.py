@@ -21,7 +21,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     RootModel,
     ValidationError,
@@ -33,7 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from pydantic_core import ValidationError as CoreValidationError
 
 from contracts.intake.consultations import DEPARTMENT_CODE
-from wenzhen.fields import printable
+from wenzhen.fields import Strict, printable
 
 # the variables a template may use, and what the consultant (or the chat) fills in
 VARIABLES: dict[str, str] = {
@@ -115,10 +114,6 @@ class Kind(StrEnum):
     fee_item = "fee_item"  # a line of the base fee schedule, quotable to patients
     doctor_profile = "doctor_profile"  # a doctor's public profile
     programme = "programme"  # a current programme (e.g. a free screening day), valid between two dates
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # what managers write --------------------------------------------------------------------------------------------------

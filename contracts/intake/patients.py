@@ -10,10 +10,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from contracts.intake.documents import DocumentType
-from wenzhen.fields import Mobile, PersonName, printable
+from wenzhen.fields import Mobile, PersonName, Strict, printable
 from wenzhen.timez import hospital_zone
 
 
@@ -37,10 +37,6 @@ class Relationship(StrEnum):
     grandparent = "grandparent"
     grandchild = "grandchild"
     other_relative = "other_relative"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 AddressLine = Annotated[str, AfterValidator(printable),
