@@ -1,11 +1,20 @@
-"""Opaque, time-ordered identifiers: ``<prefix>_<26 chars Crockford base32>`` (ULID layout)."""
+"""Opaque, time-ordered identifiers: ``<prefix>_<26 chars Crockford base32>`` (ULID layout).
+
+Within one process the ids are strictly increasing (ULID's monotonic mode: an id made in the same millisecond as
+the last one is the last one's random part plus one), so an id breaks a tie between records stamped with the same
+time in the order they were made — a waitlist's place in line, an outbox's order. Across processes they sort by
+millisecond only."""
 from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_RANDOM_BITS = 80
+_lock = threading.Lock()
+_last = [0, 0]  # the millisecond and random part of the last id made here
 
 
 def _b32(value: int, length: int) -> str:
@@ -17,9 +26,15 @@ def _b32(value: int, length: int) -> str:
 
 
 def new_id(prefix: str = "") -> str:
-    """48 bits of milliseconds then 80 random bits; sorts by creation time."""
+    """48 bits of milliseconds then 80 random bits; sorts by creation time, and in order of making here."""
     ms = int(time.time() * 1000) & ((1 << 48) - 1)
-    rnd = int.from_bytes(os.urandom(10), "big")
+    with _lock:
+        last_ms, last_rnd = _last
+        if ms <= last_ms and last_rnd + 1 < (1 << _RANDOM_BITS):
+            ms, rnd = last_ms, last_rnd + 1  # same millisecond (or a clock stepped back): keep the order
+        else:
+            rnd = int.from_bytes(os.urandom(_RANDOM_BITS // 8), "big")
+        _last[:] = [ms, rnd]
     body = _b32(ms, 10) + _b32(rnd, 16)
     return f"{prefix}_{body}" if prefix else body
 

@@ -10,6 +10,12 @@ def test_ids_are_prefixed_and_time_ordered():
     assert a[:14] <= b[:14]
 
 
+def test_ids_made_in_one_millisecond_keep_the_order_they_were_made_in():
+    # a tie of equal times (two joins of a waitlist in one millisecond) is broken by the id: random parts would not
+    made = [ids.new_id("wl") for _ in range(2000)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+
+
 def test_logs_mask_phone_numbers_and_resident_ids():
     text = logs.redact("call 13812345678 or +8613912345678, id 11010519491231002X")
     assert "1381234" not in text and "1391234" not in text and "110105" not in text
