@@ -13,6 +13,7 @@ from gateway.routes import (  # noqa: F401 - registers the routes
     consultations,
     knowledge,
     patients,
+    records,
     reports,
     staff,
     system,

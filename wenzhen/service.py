@@ -66,7 +66,7 @@ class _Contract:
 
     def _build(self) -> tuple:
         if self._built is None:
-            hints = typing.get_type_hints(self.fn)
+            hints = typing.get_type_hints(self.fn, include_extras=True)  # Annotated constraints too
             signature = inspect.signature(self.fn)
             params = {name: TypeAdapter(hints.get(name, typing.Any)) for name in list(signature.parameters)[1:]}
             result = TypeAdapter(hints.get("return", typing.Any))

@@ -408,6 +408,22 @@ class Appointment(BaseModel):
                                                       "Idempotency-Key.")
 
 
+class VisitFacts(BaseModel):
+    """What records needs of an appointment when its doctor opens the visit's encounter (asked then, by RPC: the
+    answer must be the appointment as it is now)."""
+
+    appointment_id: str
+    patient_id: str
+    doctor_id: str
+    department: str
+    service: ServiceCode
+    kind: Visit
+    online: bool
+    status: Status
+    start: str = Field(description="Start (UTC, ISO 8601)")
+    consultation_id: str | None = Field(default=None, description="The online consultation it was booked from")
+
+
 # the waitlist --------------------------------------------------------------------------------------------------------
 class WaitlistRequest(Strict):
     """Wait for a place in a full slot (``slot_id``), or for any place of a doctor's service on a day (``doctor_id``,

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
 from contracts.identity.passwords import check_password
 from wenzhen.auth import LICENSED_ROLES, Role
 from wenzhen.fields import Mobile, PersonName, SmsCode, Strict
+from wenzhen.timez import hospital_zone
 
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,31}$")
 
@@ -20,6 +22,18 @@ DEPARTMENT_ROLES = frozenset({Role.consultant, Role.team_lead})
 DEPARTMENT_HELP = ("The department the person works in: required for consultants, team leads, doctors and "
                    "pharmacists; managers and admins may leave it out (hospital-wide).")
 StaffRole = Literal["consultant", "doctor", "pharmacist", "team_lead", "manager", "admin"]
+PRACTISING_SINCE_HELP = ("The date independent clinical practice began (独立执业起始日期), YYYY-MM-DD, not in the "
+                         "future: doctors and pharmacists only. Practising online needs at least 3 years of it "
+                         "(互联网诊疗管理办法), which records checks when a doctor signs a prescription.")
+
+
+def _not_in_future(value: date) -> date:
+    if value > datetime.now(hospital_zone()).date():
+        raise ValueError("must not be in the future")
+    return value
+
+
+PractisingSince = Annotated[date, AfterValidator(_not_in_future)]  # the hospital's today at the latest
 
 
 def acceptable_password(besides: str):
@@ -143,6 +157,8 @@ class StaffCreate(Strict):
     licence_number: str | None = Field(default=None, min_length=4, max_length=32,
                                        description="Practising licence number (执业证书编码): required for doctors "
                                                    "and pharmacists.")
+    practising_since: PractisingSince | None = Field(default=None, examples=["2018-07-01"],
+                                                     description=PRACTISING_SINCE_HELP)
     phone: Mobile | None = Field(default=None, description="Work mobile (optional).")
 
     @field_validator("username")
@@ -174,6 +190,8 @@ class StaffUpdate(Strict):
     department: str | None = Field(default=None, min_length=1, max_length=64, description=DEPARTMENT_HELP)
     title: str | None = Field(default=None, min_length=1, max_length=64)
     licence_number: str | None = Field(default=None, min_length=4, max_length=32)
+    practising_since: PractisingSince | None = Field(default=None, examples=["2018-07-01"],
+                                                     description=PRACTISING_SINCE_HELP)
     status: Literal["active", "disabled"] | None = None
 
 
@@ -195,6 +213,7 @@ class StaffAccount(BaseModel):
     department: str | None = None
     title: str | None = None
     licence_number: str | None = None
+    practising_since: date | None = Field(default=None, description=PRACTISING_SINCE_HELP)
     status: Literal["pending_activation", "pending_mfa", "active", "disabled"]
     mfa_enrolled: bool
     created_at: str
@@ -263,3 +282,16 @@ class StaffCard(BaseModel):
     title: str | None = None
     department: str | None = None
     name: str
+
+
+class Prescriber(BaseModel):
+    """What records checks of a doctor (or pharmacist) when a prescription is signed (``identity.prescriber``,
+    records only, audited): the role, whether the account is active, the licence and the start of independent
+    practice."""
+
+    account_id: str
+    role: Role
+    active: bool = Field(description="The account's status is active (not awaiting activation, nor disabled).")
+    licence_number: str | None = Field(default=None, description="Practising licence number (执业证书编码).")
+    practising_since: date | None = Field(default=None, description="The date independent clinical practice began "
+                                                                    "(独立执业起始日期); None when not recorded.")

@@ -120,6 +120,15 @@ class Patient(BaseModel):
                                            "(ISO 8601).")
 
 
+class PrescribingFacts(BaseModel):
+    """What records checks of a patient when a doctor signs a prescription (``intake.prescribing_facts``, records
+    only, audited): whether the real-name identity is verified, and the birth date (age-dependent rules)."""
+
+    patient_id: str
+    verified: bool = Field(description="The real-name identity document is recorded and verified by staff.")
+    birth_date: date
+
+
 class LinkedPatient(BaseModel):
     """A patient record the signed-in account acts for."""
 

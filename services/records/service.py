@@ -1,18 +1,75 @@
-"""records: clinical records: encounters, diagnoses, results.
+"""records: the electronic record — the code lists (``codes/``), encounters and the doctor's signed reports
+(``encounters/``), e-prescriptions and the pharmacists' review (``prescriptions/``) — over one database, and one
+background loop, the **sweeper** (one records process at a time, by lease, every ``RECORDS_SWEEP_SECONDS``): it
+lapses prescriptions no pharmacist approved within their validity.
 
-``RecordsService`` will be its capabilities' entrypoints over one database. Only
-the shared skeleton so far (health, audit RPCs, own database, outbox relay, audit sealer). A capability is a
-sub-package ``services/records/<capability>/`` with ``rules.py``, ``store.py``, ``usecases.py`` and
-``entrypoints.py`` (docs/adding-a-service.md; the worked example is booking's catalogue): its entrypoint mixin joins
-the bases below and its store's ``INDEXES`` the list.
+Each capability is a sub-package with ``rules.py``, ``store.py``, ``usecases.py`` and ``entrypoints.py``
+(docs/adding-a-service.md); its entrypoint mixin joins the bases below and its store's ``INDEXES`` the list. Clinical
+text is encrypted at rest; every read is audited in records' own hash-chained audit log.
 """
 from __future__ import annotations
 
+from nameko.extensions import DependencyProvider
+
+from services.records.codes import store as code_store
+from services.records.codes.entrypoints import CodeEntrypoints
+from services.records.encounters import store as encounter_store
+from services.records.encounters.entrypoints import EncounterEntrypoints
+from services.records.prescriptions import store as prescription_store
+from services.records.prescriptions import usecases as prescriptions
+from services.records.prescriptions.entrypoints import PrescriptionEntrypoints
+from services.records.prescriptions.store import PrescriptionStore
 from services.records.settings import RecordsSettings
+from wenzhen.auth import Caller, bind_caller
+from wenzhen.config import Settings, settings
+from wenzhen.crypto import keyring
+from wenzhen.lease import LeasedLoop
 from wenzhen.service import ServiceBase
+from wenzhen.storage import Store
+from wenzhen.timez import utcnow
+
+SYSTEM = Caller.service("records")
 
 
-class RecordsService(ServiceBase):
+class Sweeper(LeasedLoop):
+    lease_name = "records-sweeper"
+
+    def __init__(self, store: Store, cfg: Settings, sweep_seconds: float):
+        super().__init__(store.db, lease_seconds=cfg.outbox_lease_seconds, poll_interval=sweep_seconds,
+                         retry_max=cfg.outbox_retry_max)
+        self.prescriptions = PrescriptionStore(store, keyring())
+
+    def round(self) -> int:
+        bind_caller(SYSTEM)  # the events it emits name records itself as their actor
+        return prescriptions.lapse_due(self.prescriptions, SYSTEM, utcnow())
+
+
+class RecordsTimers(DependencyProvider):
+    """Runs the sweeper beside the workers, with the service's settings."""
+
+    def setup(self) -> None:
+        self.loops: list[LeasedLoop] = []
+
+    def start(self) -> None:  # after every dependency's setup, so the store and the settings exist
+        deps = {dep.attr_name: dep for dep in self.container.dependencies}
+        self.loops = [Sweeper(deps["store"].store, settings(), deps["settings"].value.sweep_seconds)]
+        for loop in self.loops:
+            self.container.spawn_managed_thread(loop.run, identifier=loop.lease_name)
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoints, ServiceBase):
     name = "records"
     settings_class = RecordsSettings
-    indexes: list = []  # each capability store's INDEXES
+    indexes = [*code_store.INDEXES, *encounter_store.INDEXES, *prescription_store.INDEXES]
+    upgrades = code_store.UPGRADES
+
+    timers = RecordsTimers()

@@ -39,6 +39,10 @@ def test_an_rpc_validates_its_arguments_from_its_type_hints_and_names_the_field(
     with pytest.raises(InvalidInput) as info:
         service.get_staff(["not", "a", "string"])
     assert [e["field"] for e in info.value.errors] == ["account_id"]
+    records = worker_factory(service_class("records"), caller=Caller())
+    with pytest.raises(InvalidInput) as info:  # an Annotated hint's constraints hold too (here: an ICD-10 pattern)
+        records.put_diagnosis_code("not-a-code", {"name": "x", "name_en": "y"})
+    assert [(e["field"], e["type"]) for e in info.value.errors] == [("code", "string_pattern_mismatch")]
 
 
 def test_audit_events_rpc_refuses_everyone_but_admins_and_the_patient_asking_who_else_looked():

@@ -12,6 +12,7 @@ from contracts.booking.schemas import (
     CancelRequest,
     CheckInRequest,
     RescheduleRequest,
+    VisitFacts,
 )
 from contracts.intake.events import ConsultationIntakeCompleted, PatientRegistered
 from services.booking.appointments import usecases
@@ -49,6 +50,10 @@ class AppointmentEntrypoints:
     @rpc
     def get_appointment(self, appointment_id: str) -> Appointment:
         return usecases.get_appointment(self.appointments, self.caller, appointment_id)
+
+    @rpc
+    def visit_facts(self, appointment_id: str) -> VisitFacts:
+        return usecases.visit_facts(self.appointments, self.caller, appointment_id)
 
     @rpc
     def list_appointments(self, query: AppointmentQuery) -> list[Appointment]:

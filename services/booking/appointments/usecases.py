@@ -34,6 +34,7 @@ from contracts.booking.schemas import (
     ServiceCode,
     Status,
     Visit,
+    VisitFacts,
     WaitlistRequest,
 )
 from services.booking import scope
@@ -54,7 +55,7 @@ from services.booking.settings import Policy
 from wenzhen import audit, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller
-from wenzhen.errors import Conflict, InvalidInput, field_error
+from wenzhen.errors import Conflict, Forbidden, InvalidInput, field_error
 from wenzhen.storage import Tx
 from wenzhen.timez import as_utc, to_utc_iso
 
@@ -437,6 +438,22 @@ def get_appointment(store: AppointmentStore, caller: Caller, appointment_id: str
     appointment = authorized(store, caller, appointment_id, READ, "read")
     audit.record(store, caller, READ, "read", ENTITY, appointment_id, patient_id=appointment.patient_id)
     return view(caller, appointment)
+
+
+def visit_facts(store: AppointmentStore, caller: Caller, appointment_id: str) -> VisitFacts:
+    """For records only (it opens the visit's encounter and checks the doctor itself): who, with whom, what kind of
+    visit, and its status now."""
+    if not caller.principal.is_service("records"):
+        raise Forbidden("Only the records service asks for an appointment's visit facts.")
+    appointment = store.appointment(appointment_id)
+    if appointment is None:
+        raise rules.not_found(appointment_id)
+    audit.record(store, caller, READ, "read", ENTITY, appointment_id, patient_id=appointment.patient_id,
+                 detail="visit facts")
+    return VisitFacts(appointment_id=appointment.id, patient_id=appointment.patient_id,
+                      doctor_id=appointment.doctor_id, department=appointment.department, service=appointment.service,
+                      kind=appointment.kind, online=appointment.online, status=appointment.status,
+                      start=to_utc_iso(appointment.start), consultation_id=appointment.consultation_id)
 
 
 def list_appointments(store: AppointmentStore, caller: Caller, *, patient_id: str | None = None,

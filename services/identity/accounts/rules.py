@@ -3,7 +3,7 @@ tried, which consents are current, and the limits on codes and sign-ups."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from contracts.identity.schemas import ConsentGrant, OtpPurpose
 from services.identity.accounts import consent
@@ -49,6 +49,7 @@ class Account:
     department: str | None = None
     title: str | None = None
     licence_number: str | None = None
+    practising_since: date | None = None  # doctors and pharmacists: when independent practice began
     password_hash: str | None = field(default=None, repr=False)
     totp_enrolled: bool = False
     totp_last_step: int = 0  # the newest 30-second step whose code was used (a code works once)

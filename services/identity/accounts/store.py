@@ -8,7 +8,7 @@ itself and an origin address comparable without storing them."""
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
@@ -57,7 +57,9 @@ def account_from_doc(doc: dict, keys: Keyring) -> Account:
         id=account_id, kind=doc["kind"], role=Role(doc["role"]), status=doc["status"],
         login_index=doc["login_index"], created_at=as_utc(doc["created_at"]), patients=tuple(doc.get("patients", ())),
         username=doc.get("username"), name=opened(doc.get("name"), "name"), department=doc.get("department"),
-        title=doc.get("title"), licence_number=doc.get("licence_number"), password_hash=doc.get("password"),
+        title=doc.get("title"), licence_number=doc.get("licence_number"),
+        practising_since=date.fromisoformat(doc["practising_since"]) if doc.get("practising_since") else None,
+        password_hash=doc.get("password"),
         totp_enrolled=bool(totp.get("enrolled")), totp_last_step=totp.get("last_step", 0),
         totp_secret=opened(totp.get("secret"), "totp"), totp_pending=opened(totp.get("pending"), "totp"))
 

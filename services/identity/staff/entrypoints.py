@@ -4,6 +4,7 @@ from __future__ import annotations
 from contracts.identity.schemas import (
     Activation,
     MfaChallenge,
+    Prescriber,
     StaffAccount,
     StaffCard,
     StaffCreate,
@@ -57,3 +58,9 @@ class StaffEntrypoints(SigningIn):
     @rpc
     def staff_directory(self, account_ids: list[str]) -> dict[str, StaffCard]:
         return usecases.staff_directory(self.staff_store, self.caller, account_ids)
+
+    @rpc
+    def prescriber(self, account_id: str) -> Prescriber:
+        """For records, when a doctor signs a prescription: role, status, licence and start of independent
+        practice."""
+        return usecases.prescriber(self.staff_store, self.caller, account_id)

@@ -1,12 +1,12 @@
-"""Staff accounts' decisions, pure: who manages them and who reads one, what a role needs, what an admin may not do
-to their own account, which changes end the account's sessions, and how an account is shown."""
+"""Staff accounts' decisions, pure: who manages them and who reads one, what a role needs (and may carry), what an
+admin may not do to their own account, which changes end the account's sessions, and how an account is shown."""
 from __future__ import annotations
 
 from datetime import timedelta
 
-from contracts.identity.schemas import StaffAccount, StaffCard, missing_for_role
+from contracts.identity.schemas import Prescriber, StaffAccount, StaffCard, missing_for_role
 from services.identity.accounts.rules import Account
-from wenzhen.auth import Principal, Role
+from wenzhen.auth import LICENSED_ROLES, Principal, Role
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from wenzhen.timez import to_local_iso
 
@@ -37,6 +37,18 @@ def require_what_the_role_needs(role: str, values: dict) -> None:
     if missing:
         raise InvalidInput(f"A {role} account needs {', '.join(missing)}.",
                            [field_error(name, f"is required for a {role}", "missing") for name in missing])
+
+
+def require_licensed_for_practice_start(role: str, values: dict) -> None:
+    """The start of independent practice is a doctor's or pharmacist's fact: other roles may not be given one."""
+    if values.get("practising_since") is not None and Role(role) not in LICENSED_ROLES:
+        raise InvalidInput(f"A {role} account has no start of independent practice.",
+                           [field_error("practising_since", "applies only to doctors and pharmacists", "extra")])
+
+
+def require_records(principal: Principal) -> None:
+    if not principal.is_service("records"):
+        raise Forbidden("Only the records service reads prescribers' licences this way.")
 
 
 def role_fields(account: Account) -> dict:
@@ -74,8 +86,13 @@ def require_signed_in(principal: Principal) -> None:
 def staff_view(account: Account) -> StaffAccount:
     return StaffAccount(id=account.id, username=account.username, name=account.name, role=account.role,
                         department=account.department, title=account.title, licence_number=account.licence_number,
-                        status=account.status, mfa_enrolled=account.totp_enrolled,
-                        created_at=to_local_iso(account.created_at))
+                        practising_since=account.practising_since, status=account.status,
+                        mfa_enrolled=account.totp_enrolled, created_at=to_local_iso(account.created_at))
+
+
+def prescriber(account: Account) -> Prescriber:
+    return Prescriber(account_id=account.id, role=account.role, active=account.status == "active",
+                      licence_number=account.licence_number, practising_since=account.practising_since)
 
 
 def staff_card(account: Account) -> StaffCard:

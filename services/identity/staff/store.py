@@ -4,7 +4,7 @@ first admin is made once by a marker document's ``_id``."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import date, datetime
 
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
@@ -26,6 +26,11 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
 
+def _stored(values: dict) -> dict:
+    """A change as kept: a date (BSON has none) as its ISO string, as ``account_from_doc`` reads it."""
+    return {name: value.isoformat() if isinstance(value, date) else value for name, value in values.items()}
+
+
 class StaffStore(IdentityStoreBase):
     def mark_bootstrapped(self, tx: Tx, now: datetime) -> None:
         """The first admin is made once, whatever the concurrency (the marker's ``_id``)."""
@@ -41,6 +46,7 @@ class StaffStore(IdentityStoreBase):
             "login_index": self.login_index(request.username), "username": request.username,
             "name": self.keys.encrypt(request.name, field="name", record=account_id),
             "department": request.department, "title": request.title, "licence_number": request.licence_number,
+            "practising_since": request.practising_since.isoformat() if request.practising_since else None,
             "activation": {"code_hash": _code_hash(activation_code), "expires_at": activation_expires_at},
             "totp": dict(_NOT_ENROLLED), "patients": [], "created_at": now, "created_by": created_by,
         }
@@ -77,7 +83,7 @@ class StaffStore(IdentityStoreBase):
                 for d in self.db[ACCOUNTS].find({"_id": {"$in": account_ids}, "kind": STAFF})]
 
     def update_staff(self, tx: Tx, account_id: str, values: dict) -> Account | None:
-        doc = find_and_modify(tx[ACCOUNTS], {"_id": account_id, "kind": STAFF}, {"$set": values})
+        doc = find_and_modify(tx[ACCOUNTS], {"_id": account_id, "kind": STAFF}, {"$set": _stored(values)})
         return account_from_doc(doc, self.keys) if doc else None
 
     def reset_activation(self, tx: Tx, account_id: str, activation_code: str,

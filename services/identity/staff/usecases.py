@@ -10,6 +10,7 @@ from contracts.identity.events import StaffAccountChanged, StaffAccountCreated
 from contracts.identity.schemas import (
     Activation,
     MfaChallenge,
+    Prescriber,
     StaffAccount,
     StaffCard,
     StaffCreate,
@@ -67,6 +68,7 @@ def bootstrap_admin(store: StaffStore, caller: Caller, username: str, name: str,
 def create_staff(store: StaffStore, caller: Caller, request: StaffCreate, now: datetime) -> StaffCreated:
     rules.require_admin(caller.principal)
     rules.require_what_the_role_needs(request.role, request.model_dump())
+    rules.require_licensed_for_practice_start(request.role, request.model_dump())
     return _create(store, caller, request, now)
 
 
@@ -104,8 +106,8 @@ def get_staff(store: StaffStore, caller: Caller, account_id: str) -> StaffAccoun
 
 def update_staff(store: StaffStore, sessions_store: SessionStore, caller: Caller, account_id: str,
                  change: StaffUpdate, now: datetime, *, policy: Policy) -> StaffAccount:
-    """A new role must find the fields it needs (on the account or in the change); disabling the account or changing
-    its role ends its sessions."""
+    """A new role must find the fields it needs (on the account or in the change), and a start of independent
+    practice a doctor's or pharmacist's account; disabling the account or changing its role ends its sessions."""
     rules.require_admin(caller.principal)
     values = rules.require_changes(change.model_dump(exclude_none=True))
     rules.require_not_disabling_self(caller.principal, account_id, values)
@@ -116,6 +118,7 @@ def update_staff(store: StaffStore, sessions_store: SessionStore, caller: Caller
             raise rules.not_found(account_id)
         if "role" in values:  # e.g. a hospital-wide manager made a consultant without a department (rolled back)
             rules.require_what_the_role_needs(account.role, rules.role_fields(account))
+        rules.require_licensed_for_practice_start(account.role, values)  # the role it has now (else rolled back)
         if rules.ends_sessions(values):
             sessions.revoke_all(tx, sessions_store, account_id, "account changed by an admin", policy, now)
         tx.emit(StaffAccountChanged(account_id=account_id, role=account.role, department=account.department,
@@ -142,6 +145,17 @@ def reset_activation(store: StaffStore, sessions_store: SessionStore, caller: Ca
         return account
 
     return _created(store.transact(body), code, now)
+
+
+def prescriber(store: StaffStore, caller: Caller, account_id: str) -> Prescriber:
+    """Role, status, licence and start of independent practice of the account signing a prescription, for the
+    records service only (it checks China's prescribing rules at that moment); each answer is an audited read."""
+    rules.require_records(caller.principal)
+    account = store.staff(account_id)
+    if account is None:
+        raise rules.not_found(account_id)
+    audit.record(store, caller, READ, "read", "Account", account_id, detail="prescriber")
+    return rules.prescriber(account)
 
 
 def staff_directory(store: StaffStore, caller: Caller, account_ids: list[str]) -> dict[str, StaffCard]:

@@ -11,6 +11,7 @@ from contracts.intake.patients import (
     Patient,
     PatientChange,
     PatientRegistration,
+    PrescribingFacts,
 )
 from services.intake.patients import usecases
 from services.intake.patients.store import PatientStore
@@ -77,6 +78,11 @@ class PatientEntrypoints:
     def get_contact(self, patient_id: str) -> dict:
         """Name and phone, for the notification service (it must reach the patient)."""
         return usecases.get_contact(self.patients, self.caller, patient_id)
+
+    @rpc
+    def prescribing_facts(self, patient_id: str) -> PrescribingFacts:
+        """Real-name status and birth date, for records when a doctor signs a prescription."""
+        return usecases.prescribing_facts(self.patients, self.caller, patient_id)
 
     # care relationships that booking's facts create ----------------------------------------------------------------
     @consumes(AppointmentBooked)

@@ -9,7 +9,14 @@ from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.intake import documents
-from contracts.intake.patients import IdentityStatus, LinkedPatient, Patient, PatientRegistration, Relationship
+from contracts.intake.patients import (
+    IdentityStatus,
+    LinkedPatient,
+    Patient,
+    PatientRegistration,
+    PrescribingFacts,
+    Relationship,
+)
 from services.intake.patients.rules import PatientFacts, RemovedLink, self_taken
 from wenzhen import ids, ratelimit
 from wenzhen.crypto import Keyring, keyring
@@ -73,6 +80,12 @@ def identity_fields(keys: Keyring, patient_id: str, document_type: documents.Doc
             "document_index": keys.blind_index("document", f"{document_type.value}:{number}")}
 
 
+def to_prescribing_facts(doc: dict) -> PrescribingFacts:
+    """Verified real-name identity and birth date (nothing to decrypt)."""
+    return PrescribingFacts(patient_id=doc["_id"], birth_date=doc["birth_date"],
+                            verified=(doc.get("identity") or {}).get("status") == "verified")
+
+
 def to_patient(keys: Keyring, doc: dict) -> Patient:
     """The record as the API shows it: decrypted, the document number masked."""
     plain = {name: keys.decrypt(doc[name], field=name, record=doc["_id"]) for name in ENCRYPTED if doc.get(name)}
@@ -116,6 +129,10 @@ class PatientStore(CapabilityStore):
             return None
         return PatientFacts(id=doc["_id"], sex=doc["sex"], birth_date=doc["birth_date"],
                             has_identity=bool(doc.get("identity")))
+
+    def prescribing_facts(self, patient_id: str) -> PrescribingFacts | None:
+        doc = self.db[PATIENTS].find_one({"_id": patient_id}, {"birth_date": 1, "identity": 1})
+        return to_prescribing_facts(doc) if doc else None
 
     def patient(self, patient_id: str) -> Patient | None:
         doc = self.db[PATIENTS].find_one({"_id": patient_id})

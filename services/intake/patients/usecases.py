@@ -19,6 +19,7 @@ from contracts.intake.patients import (
     Patient,
     PatientChange,
     PatientRegistration,
+    PrescribingFacts,
 )
 from services.intake.patients import rules
 from services.intake.patients.rules import CARE_ROLES
@@ -137,6 +138,18 @@ def get_contact(store: PatientStore, caller: Caller, patient_id: str) -> dict:
     audit.record(store, caller, READ, "read", "Patient", patient_id, patient_id=patient_id, detail="contact")
     name, phone = contact
     return {"name": name, "phone": phone}
+
+
+def prescribing_facts(store: PatientStore, caller: Caller, patient_id: str) -> PrescribingFacts:
+    """Real-name status and birth date, for the records service only (it checks the prescribing rules when a doctor
+    signs)."""
+    if not caller.principal.is_service("records"):
+        raise Forbidden("Only the records service reads prescribing facts this way.")
+    facts = store.prescribing_facts(patient_id)
+    if facts is None:
+        raise _not_found(patient_id)
+    audit.record(store, caller, READ, "read", "Patient", patient_id, patient_id=patient_id, detail="prescribing facts")
+    return facts
 
 
 def change_patient(store: PatientStore, caller: Caller, patient_id: str, change: PatientChange, now: datetime

@@ -30,7 +30,7 @@ class FakeStaff(FakeAccounts):
             Account(id=account_id, kind=STAFF, role=Role(request.role), status="pending_activation",
                     login_index=self.login_index(request.username), created_at=now, username=request.username,
                     name=request.name, department=request.department, title=request.title,
-                    licence_number=request.licence_number),
+                    licence_number=request.licence_number, practising_since=request.practising_since),
             Conflict("This username is taken.", [field_error("username", "is taken", "duplicate")]))
         self.activations[account_id] = (activation_code, activation_expires_at)
         return account

@@ -1,5 +1,5 @@
 """Staff accounts' pure rules."""
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -32,6 +32,24 @@ def test_a_role_needs_its_fields():
         rules.require_what_the_role_needs("consultant", {"department": None})
 
 
+def test_only_doctors_and_pharmacists_carry_a_start_of_independent_practice():
+    for role in ("doctor", "pharmacist"):
+        rules.require_licensed_for_practice_start(role, {"practising_since": date(2018, 7, 1)})
+    for role in ("consultant", "team_lead", "manager", "admin"):
+        rules.require_licensed_for_practice_start(role, {"practising_since": None})
+        with pytest.raises(InvalidInput) as info:
+            rules.require_licensed_for_practice_start(role, {"practising_since": date(2018, 7, 1)})
+        assert [(e["field"], e["type"]) for e in info.value.errors] == [("practising_since", "extra")]
+
+
+def test_only_the_records_service_reads_a_prescriber():
+    rules.require_records(Principal.service("records"))
+    for principal in (ADMIN, user(Role.doctor, "acc_d1").principal, Principal.service("notify"),
+                      Principal(kind="anonymous")):
+        with pytest.raises(Forbidden):
+            rules.require_records(principal)
+
+
 def test_admins_neither_disable_nor_reset_themselves_and_changes_name_something():
     rules.require_not_disabling_self(ADMIN, "acc_a1", {"title": "x"})
     with pytest.raises(Conflict):
@@ -56,3 +74,16 @@ def test_the_directory_is_for_signed_in_people_and_shows_name_role_title_departm
                                                       "department": "urology", "name": "李明"}
     view = rules.staff_view(account)
     assert view.created_at == "2026-11-23T14:00:00.000+08:00" and not view.mfa_enrolled
+    assert view.practising_since is None
+
+
+def test_a_prescriber_is_the_role_the_status_the_licence_and_the_practice_start():
+    account = Account(id="acc_d1", kind="staff", role=Role.doctor, status="active", login_index="ix",
+                      created_at=NOW, username="li.ming", name="李明", licence_number="110440000012345",
+                      practising_since=date(2018, 7, 1))
+    assert rules.prescriber(account).model_dump() == {"account_id": "acc_d1", "role": Role.doctor, "active": True,
+                                                      "licence_number": "110440000012345",
+                                                      "practising_since": date(2018, 7, 1)}
+    assert rules.staff_view(account).practising_since == date(2018, 7, 1)
+    for status in ("pending_activation", "pending_mfa", "disabled"):
+        assert not rules.prescriber(Account(**{**vars(account), "status": status})).active

@@ -1,6 +1,7 @@
 """Staff accounts' use cases over an in-memory store: creation by admins, activation (and its lockout), the
-enrolment that follows, changes that end sessions, resets, the first admin and the directory."""
-from datetime import timedelta
+enrolment that follows, changes that end sessions, resets, the first admin, the directory, the start of independent
+practice and what records reads of a prescriber."""
+from datetime import date, datetime, timedelta
 
 import pyotp
 import pytest
@@ -12,7 +13,8 @@ from services.identity.staff import usecases
 from tests.people import user
 from tests.unit.identity.fakes import NOW, POLICY, FakeIdentityStore, FakePasswords, claims, issuer
 from wenzhen.auth import Caller, Principal, Role
-from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
+from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized, validated
+from wenzhen.timez import hospital_zone
 
 ADMIN = user(Role.admin, "acc_a1")
 ANON = Caller(origin_ip="203.0.113.9")
@@ -169,3 +171,84 @@ def test_the_directory_names_staff_for_signed_in_people_only(store):
     assert {k: v.name for k, v in directory.items()} == {created.id: "李明"}
     with pytest.raises(Forbidden):
         usecases.staff_directory(store, Caller(), [created.id])
+
+
+# the start of independent practice, and what records reads of a prescriber --------------------------------------
+RECORDS = Caller.service("records")
+
+
+def test_a_doctors_start_of_independent_practice_is_set_shown_and_changed(store):
+    created = create(store, DOCTOR.model_copy(update={"practising_since": date(2018, 7, 1)}))
+    assert created.practising_since == date(2018, 7, 1)
+    assert store.accounts[created.id].practising_since == date(2018, 7, 1)
+    assert usecases.get_staff(store, ADMIN, created.id).practising_since == date(2018, 7, 1)
+    assert [s.practising_since for s in usecases.list_staff(store, ADMIN, "doctor")] == [date(2018, 7, 1)]
+    assert created.model_dump(mode="json")["practising_since"] == "2018-07-01"
+    changed = usecases.update_staff(store, store, ADMIN, created.id, StaffUpdate(practising_since="2017-09-01"), NOW,
+                                    policy=POLICY)
+    assert changed.practising_since == date(2017, 9, 1) and store.audited[-1]["detail"] == "practising_since"
+    assert store.events(StaffAccountChanged)[-1].account_id == created.id
+    assert create(store, DOCTOR.model_copy(update={"username": "zhou.yi"})).practising_since is None  # optional
+
+
+def test_a_start_of_independent_practice_in_the_future_is_refused_by_name():
+    today = datetime.now(hospital_zone()).date()
+    body = {**DOCTOR.model_dump(), "practising_since": (today + timedelta(days=1)).isoformat()}
+    for model, data in ((StaffCreate, body), (StaffUpdate, {"practising_since": body["practising_since"]})):
+        with pytest.raises(InvalidInput) as info:
+            validated(model, data)
+        assert [(e["field"], e["message"]) for e in info.value.errors] == [
+            ("practising_since", "must not be in the future")]
+    assert validated(StaffCreate, {**body, "practising_since": today.isoformat()}).practising_since == today
+
+
+def test_only_doctors_and_pharmacists_carry_a_start_of_independent_practice(store):
+    for request in (StaffCreate(username="zhao.min", name="赵敏", role="manager", practising_since="2018-07-01"),
+                    StaffCreate(username="wang.fang", name="王芳", role="consultant", department="urology",
+                                practising_since="2018-07-01")):
+        with pytest.raises(InvalidInput) as info:
+            create(store, request)
+        assert [e["field"] for e in info.value.errors] == ["practising_since"]
+    assert store.accounts == {}
+    pharmacist = create(store, StaffCreate(username="lin.yao", name="林药", role="pharmacist", department="pharmacy",
+                                           title="主管药师", licence_number="PH20261124",
+                                           practising_since="2020-03-01"))
+    assert pharmacist.practising_since == date(2020, 3, 1)
+    manager = create(store, StaffCreate(username="zhao.min", name="赵敏", role="manager"))
+    for change in (StaffUpdate(practising_since="2018-07-01"),
+                   StaffUpdate(role="consultant", department="urology", practising_since="2018-07-01")):
+        with pytest.raises(InvalidInput) as info:
+            usecases.update_staff(store, store, ADMIN, manager.id, change, NOW, policy=POLICY)
+        assert [e["field"] for e in info.value.errors] == ["practising_since"]
+    assert store.accounts[manager.id].role == Role.manager and store.accounts[manager.id].practising_since is None
+    assert store.events(StaffAccountChanged) == []  # rolled back
+    doctor = usecases.update_staff(store, store, ADMIN, manager.id,
+                                   StaffUpdate(role="doctor", department="urology", title="主治医师",
+                                               licence_number="110440000099999", practising_since="2018-07-01"),
+                                   NOW, policy=POLICY)
+    assert (doctor.role, doctor.practising_since) == (Role.doctor, date(2018, 7, 1))
+
+
+def test_records_reads_a_prescribers_licence_and_practice_start_and_that_is_audited(store):
+    account_id, _, _ = signed_in_staff(store)
+    usecases.update_staff(store, store, ADMIN, account_id, StaffUpdate(practising_since="2019-02-01"), NOW,
+                          policy=POLICY)
+    found = usecases.prescriber(store, RECORDS, account_id)
+    assert found.model_dump() == {"account_id": account_id, "role": Role.doctor, "active": True,
+                                  "licence_number": "110440000012345", "practising_since": date(2019, 2, 1)}
+    entry = store.audited[-1]
+    assert (entry["action"], entry["entity_type"], entry["entity_id"], entry["detail"], entry["agent_kind"],
+            entry["agent_id"]) == ("R", "Account", account_id, "prescriber", "service", "records")
+    usecases.update_staff(store, store, ADMIN, account_id, StaffUpdate(status="disabled"), NOW, policy=POLICY)
+    assert not usecases.prescriber(store, RECORDS, account_id).active
+    pending = create(store, DOCTOR.model_copy(update={"username": "zhou.yi"}))
+    assert usecases.prescriber(store, RECORDS, pending.id).model_dump(include={"active", "practising_since"}) == {
+        "active": False, "practising_since": None}
+    audited = len(store.audited)
+    doctor = Caller(principal=Principal.user(account_id, Role.doctor, sid="s"))
+    for caller in (ADMIN, doctor, Caller.service("notify"), Caller.service("pharmacy"), Caller()):
+        with pytest.raises(Forbidden):
+            usecases.prescriber(store, caller, account_id)
+    with pytest.raises(NotFound):
+        usecases.prescriber(store, RECORDS, "acc_nobody")
+    assert len(store.audited) == audited

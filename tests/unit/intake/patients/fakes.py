@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from contracts.intake.patients import LinkedPatient, Patient, PatientRegistration, Relationship
+from contracts.intake.patients import LinkedPatient, Patient, PatientRegistration, PrescribingFacts, Relationship
 from services.intake.patients import store as real
 from services.intake.patients.rules import PatientFacts, RemovedLink, self_taken
 from tests.fakes import FakeCapabilityStore
@@ -38,6 +38,10 @@ class FakePatientStore(CountedLimits, FakeCapabilityStore):
         doc = self.records.get(patient_id)
         return None if doc is None else PatientFacts(patient_id, doc["sex"], doc["birth_date"],
                                                      bool(doc.get("identity")))
+
+    def prescribing_facts(self, patient_id: str) -> PrescribingFacts | None:
+        doc = self.records.get(patient_id)
+        return None if doc is None else real.to_prescribing_facts(doc)
 
     def patient(self, patient_id: str) -> Patient | None:
         doc = self.records.get(patient_id)

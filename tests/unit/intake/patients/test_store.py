@@ -1,7 +1,7 @@
 """What the patients' store writes: personal fields encrypted and bound to their record, lookups by keyed blind
 index, and the indexes that make a second own record or a shared document a 409 (the store's pure builders; the
 queries themselves run in the integration tests)."""
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from cryptography.exceptions import InvalidTag
@@ -44,6 +44,16 @@ def test_a_document_number_is_encrypted_unverified_and_shown_masked():
     # the same number as another kind of document is another document
     other = store.identity_fields(KEYS, "pat_1", DocumentType.hk_macao_permit, RESIDENT_ID, "acc_p1", NOW)
     assert other["document_index"] != fields["document_index"]
+
+
+def test_the_prescribing_facts_are_the_verified_status_and_the_birth_date_without_decrypting():
+    doc = store.new_patient(KEYS, "pat_1", REG, "acc_c1", NOW)
+    assert store.to_prescribing_facts(doc).model_dump() == {"patient_id": "pat_1", "verified": False,
+                                                            "birth_date": date(1949, 12, 31)}
+    fields = store.identity_fields(KEYS, "pat_1", DocumentType.resident_id, RESIDENT_ID, "acc_p1", NOW)
+    assert not store.to_prescribing_facts({**doc, **fields}).verified
+    fields["identity"]["status"] = "verified"
+    assert store.to_prescribing_facts({"_id": "pat_1", "birth_date": doc["birth_date"], **fields}).verified
 
 
 def test_the_declared_indexes_keep_one_active_link_per_relative_one_self_and_a_document_per_record():

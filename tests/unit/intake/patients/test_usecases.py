@@ -1,5 +1,6 @@
 """The patients' use cases over an in-memory store: registration, who may see a record (a refusal looks like a missing
-record and is audited), changes, real-name identity, links, the contact for notify, care from booking's facts."""
+record and is audited), changes, real-name identity, links, the contact for notify, the prescribing facts for records,
+care from booking's facts."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
@@ -338,6 +339,29 @@ def test_only_notify_reads_contact_details_and_that_is_audited(store):
             usecases.get_contact(store, caller, patient.id)
     with pytest.raises(NotFound):
         usecases.get_contact(store, Caller.service("notify"), "pat_missing")
+
+
+def test_only_records_reads_the_prescribing_facts_and_that_is_audited(store):
+    records = Caller.service("records")
+    patient = register(store, CONSULTANT)
+    facts = usecases.prescribing_facts(store, records, patient.id)
+    assert facts.model_dump() == {"patient_id": patient.id, "verified": False, "birth_date": date(1949, 12, 31)}
+    (entry,) = entries(store, detail="prescribing facts")
+    assert (entry["action"], entry["subtype"], entry["entity_type"], entry["entity_id"], entry["patient_id"],
+            entry["agent_kind"], entry["agent_id"], entry["outcome"]) == (
+        "R", "read", "Patient", patient.id, patient.id, "service", "records", "success")
+    usecases.record_identity_document(store, CONSULTANT, patient.id, document(), NOW, TODAY)
+    assert not usecases.prescribing_facts(store, records, patient.id).verified  # recorded, not yet verified
+    usecases.verify_identity(store, CONSULTANT, patient.id, IdentityVerification(method="in_person"), NOW)
+    assert usecases.prescribing_facts(store, records, patient.id).verified
+    audited = len(store.audited)
+    for caller in (DOCTOR, CONSULTANT, PATIENT, ADMIN, Caller.service("notify"), Caller.service("pharmacy"),
+                   Caller()):
+        with pytest.raises(Forbidden):
+            usecases.prescribing_facts(store, caller, patient.id)
+    with pytest.raises(NotFound):
+        usecases.prescribing_facts(store, records, "pat_missing")
+    assert len(store.audited) == audited
 
 
 # care relationships from booking's facts ---------------------------------------------------------------------------
