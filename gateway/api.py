@@ -19,8 +19,10 @@ from typing import Any
 import falcon
 from pydantic import BaseModel, ValidationError
 
+from contracts.fhir import FHIR_JSON
 from gateway import auth, metrics, rpc
 from gateway.budget import ORIGIN_PREFIX, Budget, retry_after
+from gateway.fhir.resources import is_fhir, operation_outcome
 from gateway.problems import PROBLEM_JSON, HttpProblem, from_remote, render
 from wenzhen import context
 from wenzhen.auth import ORIGIN_IP_KEY, PRINCIPAL_KEY, PURPOSE_KEY, Principal, Role
@@ -318,7 +320,8 @@ def _read_body(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
 
 
 def _read_query(req: falcon.Request, model: type[BaseModel]) -> BaseModel:
-    unknown = sorted(set(req.params) - set(model.model_fields))
+    names = {field.alias or name for name, field in model.model_fields.items()}  # FHIR's `_count` is an alias
+    unknown = sorted(set(req.params) - names)
     if unknown:
         raise HttpProblem(422, "Unknown query parameters.", slug="validation",
                           errors=[{"field": name, "message": "is not a parameter of this operation",
@@ -400,9 +403,13 @@ class RequestContextMiddleware:
 def install_error_handlers(app: falcon.App) -> None:
     def problem(req: falcon.Request, resp: falcon.Response, exc: HttpProblem, _params) -> None:
         resp.status = exc.status
-        resp.content_type = PROBLEM_JSON
         for name, value in exc.headers.items():
             resp.set_header(name, value)
+        if is_fhir(req.path):  # the FHIR interface answers its errors as FHIR does: an OperationOutcome
+            resp.content_type = FHIR_JSON
+            resp.data = json.dumps(operation_outcome(exc.status, exc.detail, exc.errors), ensure_ascii=False).encode()
+            return
+        resp.content_type = PROBLEM_JSON
         request_id = getattr(req.context, "request_id", "") or context.clean_request_id(None)
         resp.data = render(exc, req.path, request_id)
 

@@ -11,6 +11,7 @@ from gateway.routes import (  # noqa: F401 - registers the routes
     booking,
     complaints,
     consultations,
+    fhir,
     knowledge,
     patients,
     records,

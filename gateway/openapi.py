@@ -9,9 +9,24 @@ import typing
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from contracts.fhir import FHIR_JSON
+from gateway.fhir.resources import is_fhir
 from gateway.problems import PROBLEM_JSON, Problem
 
 REF = "#/components/schemas/{model}"
+OPERATION_OUTCOME = {
+    "type": "object", "title": "OperationOutcome",
+    "description": "An error of the FHIR interface (FHIR R4 OperationOutcome): each issue names the offending "
+                   "element in `expression` (a FHIRPath or a parameter).",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["severity", "code"],
+            "properties": {"severity": {"type": "string", "enum": ["fatal", "error", "warning", "information"]},
+                           "code": {"type": "string"}, "diagnostics": {"type": "string"},
+                           "expression": {"type": "array", "items": {"type": "string"}}}}}},
+}
 
 
 def _models(tp) -> list[type[BaseModel]]:
@@ -72,7 +87,10 @@ def _build(operations: list) -> dict:
 
     paths: dict[str, dict] = {}
     problem = {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}}
+    outcome = {FHIR_JSON: {"schema": {"$ref": REF.format(model="OperationOutcome")}}}
+    schemas["OperationOutcome"] = OPERATION_OUTCOME
     for op in operations:
+        failure = outcome if is_fhir(op.path) else problem
         responses: dict[str, dict] = {}
         ok: dict = {"description": {200: "OK", 201: "Created", 204: "Done (no body)"}.get(op.status, "Success")}
         if op.status == 204:
@@ -99,9 +117,9 @@ def _build(operations: list) -> dict:
             errors.setdefault(422, "A query parameter is invalid or unknown; `errors` names each one.")
         errors.setdefault(429, "Too many requests from this caller; `Retry-After` says when to try again.")
         for status, text in sorted(errors.items()):
-            responses[str(status)] = {"description": text, "content": problem}
+            responses[str(status)] = {"description": text, "content": failure}
         responses["default"] = {"description": "Unexpected error (500), a service unavailable (503) or too slow "
-                                               "(504).", "content": problem}
+                                               "(504).", "content": failure}
         entry = {
             "operationId": op.operation_id,
             "summary": op.summary,
@@ -119,6 +137,10 @@ def _build(operations: list) -> dict:
         if op.request is not None:
             entry["requestBody"] = {"required": True,
                                     "content": {"application/json": {"schema": _schema_ref(op.request)}}}
+        elif op.raw_body and is_fhir(op.path):
+            entry["requestBody"] = {"required": True, "description": op.raw_body,
+                                    "content": {kind: {"schema": {"type": "object"}}
+                                                for kind in (FHIR_JSON, "application/json")}}
         elif op.raw_body:
             entry["requestBody"] = {"required": True, "description": op.raw_body,
                                     "content": {"application/octet-stream": {"schema": {"type": "string",

@@ -384,7 +384,8 @@ def view(entry: Mapping, service: str) -> dict:
 
 
 _FHIR_OUTCOME = {"success": "0", "failed": "4", "denied": "4"}
-_FHIR_RESOURCES = {"Patient", "AuditEvent", "Consent", "Practitioner", "Person"}
+_FHIR_RESOURCES = {"Patient", "AuditEvent", "Consent", "Practitioner", "Person", "Encounter", "MedicationRequest",
+                   "ServiceRequest", "DiagnosticReport", "Observation", "Appointment"}
 _LOGIN_SUBTYPES = {"login": ("110122", "Login"), "logout": ("110123", "Logout")}
 
 
@@ -411,19 +412,19 @@ def to_fhir(item: dict) -> dict:
     entities = []
     entity = item["entity"]
     if entity.get("id"):
-        what = ({"reference": f"{entity['type']}/{entity['id']}"} if entity["type"] in _FHIR_RESOURCES
+        what = ({"reference": f"{entity['type']}/{ids.to_fhir(entity['id'])}"} if entity["type"] in _FHIR_RESOURCES
                 else {"identifier": {"system": f"urn:wenzhen:{entity['type']}", "value": entity["id"]}})
         entities.append({"what": what, "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
                                                  "code": "2", "display": "System Object"}})
     if item.get("patient_id"):
-        entities.append({"what": {"reference": f"Patient/{item['patient_id']}"},
+        entities.append({"what": {"reference": f"Patient/{ids.to_fhir(item['patient_id'])}"},
                          "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1",
                                   "display": "Person"},
                          "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
                                   "display": "Patient"}})
     event = {
         "resourceType": "AuditEvent",
-        "id": item["id"],
+        "id": ids.to_fhir(item["id"]),
         "type": kind,
         "subtype": subtypes,
         "action": item["action"],

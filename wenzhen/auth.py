@@ -35,6 +35,7 @@ class Role(StrEnum):
     doctor = "doctor"
     pharmacist = "pharmacist"
     team_lead = "team_lead"
+    lab = "lab"  # 检验科: a laboratory's staff, or its system (LIS) signed in as a staff account; records results
     manager = "manager"
     admin = "admin"
     visitor = "visitor"  # an anonymous visitor of the chat: a token for their own consultations and nothing else
@@ -61,6 +62,7 @@ DEFAULT_PURPOSE = {
     Role.doctor: PurposeOfUse.TREAT,
     Role.pharmacist: PurposeOfUse.TREAT,
     Role.team_lead: PurposeOfUse.HOPERAT,
+    Role.lab: PurposeOfUse.TREAT,
     Role.manager: PurposeOfUse.HOPERAT,
     Role.admin: PurposeOfUse.HSYSADMIN,
     Role.visitor: PurposeOfUse.PATRQT,
@@ -72,6 +74,7 @@ ALLOWED_PURPOSES = {
     Role.doctor: {PurposeOfUse.TREAT, PurposeOfUse.ETREAT},
     Role.pharmacist: {PurposeOfUse.TREAT, PurposeOfUse.HPAYMT},
     Role.team_lead: {PurposeOfUse.HOPERAT, PurposeOfUse.TREAT},
+    Role.lab: {PurposeOfUse.TREAT},
     Role.manager: {PurposeOfUse.HOPERAT},
     Role.admin: {PurposeOfUse.HSYSADMIN},
     Role.visitor: {PurposeOfUse.PATRQT},

@@ -42,3 +42,20 @@ def new_id(prefix: str = "") -> str:
 def is_id(value: str, prefix: str) -> bool:
     """Whether ``value`` has the shape of an id ``new_id(prefix)`` makes (what does not, no record can have)."""
     return re.fullmatch(f"{re.escape(prefix)}_[{_ALPHABET}]{{26}}", value) is not None
+
+
+_OURS = re.compile(f"^([a-z]{{2,5}})_([{_ALPHABET}]{{26}})$")
+_FHIR = re.compile(f"^([a-z]{{2,5}})-([{_ALPHABET}]{{26}})$")
+
+
+def to_fhir(value: str) -> str:
+    """The id as FHIR writes ids (``[A-Za-z0-9-.]``): ``pat_01H…`` is ``pat-01H…``; another shape keeps its safe
+    characters (anything else becomes ``-``)."""
+    found = _OURS.match(value)
+    return f"{found.group(1)}-{found.group(2)}" if found else re.sub(r"[^A-Za-z0-9\-.]", "-", value)[:64]
+
+
+def from_fhir(value: str) -> str | None:
+    """``pat-01H…`` → ``pat_01H…``; None for anything that is no Wenzhen id."""
+    found = _FHIR.match(value)
+    return f"{found.group(1)}_{found.group(2)}" if found else None

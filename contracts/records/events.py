@@ -117,3 +117,39 @@ class PrescriptionLapsed(_Prescription):
 
     type = "prescription_lapsed"
     valid_until: str = Field(description="When its validity ended (UTC)")
+
+
+class OrderPlaced(_Records):
+    """The doctor of an encounter ordered examinations (the tests are not in the event)."""
+
+    type = "order_placed"
+    order_id: str
+    encounter_id: str
+    patient_id: str
+    doctor_id: str = Field(description="The ordering doctor's staff account id")
+    category: str = Field(description="LAB, RAD or OTH (v2-0074)")
+    tests: int = Field(description="How many examinations")
+
+
+class _Result(_Records):
+    result_id: str
+    order_id: str
+    encounter_id: str
+    patient_id: str
+    doctor_id: str = Field(description="The ordering doctor's staff account id")
+    category: str = Field(description="LAB, RAD or OTH (v2-0074)")
+
+
+class ResultRecorded(_Result):
+    """Results of an order were recorded (by staff, or a laboratory's FHIR Bundle); not yet shown to the patient."""
+
+    type = "result_recorded"
+    entered_by: str = Field(description="staff (entered through the API) or lab (a laboratory system's FHIR Bundle)")
+    observations: int
+
+
+class ResultReleased(_Result):
+    """A doctor released the results to the patient (notify tells them; the values are not in the event)."""
+
+    type = "result_released"
+    released_by: str = Field(description="The releasing doctor's staff account id")

@@ -17,6 +17,16 @@ from contracts.records.prescriptions import (
     PrescriptionRequest,
     ReviewRequest,
 )
+from contracts.records.results import (
+    LogEntry,
+    LogEntryInput,
+    LogQuery,
+    Order,
+    OrderRequest,
+    Result,
+    ResultInput,
+    ResultQuery,
+)
 from gateway.api import Call, Reply
 from gateway.app_api import api
 from wenzhen.auth import Role
@@ -190,3 +200,88 @@ def get_drug(call: Call, code: str) -> dict:
 def put_drug(call: Call, code: str) -> dict:
     """A new revision (prescriptions keep the entry as it was when signed); `active: false` withdraws it."""
     return call.rpc("records", "put_drug", code, call.body.model_dump(mode="json"), call.query.revision)
+
+
+# orders and results --------------------------------------------------------------------------------------------------
+RESULTS = ["results"]
+NOT_YOUR_ORDER = "No such order, or not one the caller may see (the two are not told apart)."
+NOT_YOUR_RESULT = "No such result, or not one the caller may see (a patient sees released results only)."
+LISTING = ("A patient names a record they act for (`patient_id`); a doctor a patient they care for, or an encounter "
+           "of their own (`encounter_id`).")
+
+
+@api.route("POST", "/v1/encounters/{encounter_id}/orders", summary="Order examinations", tags=RESULTS,
+           allow=DOCTORS, request=OrderRequest, response=Order, status=201,
+           errors={403: "Only a doctor orders.", 404: "No such encounter of this doctor.",
+                   409: "The encounter is closed."})
+def place_order(call: Call, encounter_id: str) -> Reply:
+    """The encounter's doctor orders examinations (a FHIR ServiceRequest): the laboratory sees it in its work list
+    and answers with the results."""
+    return Reply(call.rpc("records", "place_order", encounter_id, call.body.model_dump(mode="json")), 201)
+
+
+@api.route("GET", "/v1/orders", summary="List orders", tags=RESULTS, allow={Role.patient, Role.doctor, Role.lab},
+           query=ResultQuery, response=list[Order], errors={403: LISTING})
+def list_orders(call: Call) -> list:
+    """The laboratory, without `patient_id` or `encounter_id`: the orders waiting for results (its work list,
+    oldest first)."""
+    return call.rpc("records", "list_orders", call.query.model_dump(mode="json", exclude_none=True))
+
+
+@api.route("GET", "/v1/orders/{order_id}", summary="Read an order", tags=RESULTS,
+           allow={Role.patient, Role.doctor, Role.lab}, response=Order, errors={404: NOT_YOUR_ORDER})
+def get_order(call: Call, order_id: str) -> dict:
+    return call.rpc("records", "get_order", order_id)
+
+
+@api.route("POST", "/v1/results", summary="Record the results of an order", tags=RESULTS,
+           allow={Role.lab, Role.doctor}, request=ResultInput, response=Result, status=201,
+           errors={404: "No such order, or not one the caller may record results for.",
+                   409: "The order has its result already."})
+def record_result(call: Call) -> Reply:
+    """Entered by the laboratory (or a doctor who ordered it or cares for the patient): values with units, reference
+    ranges and flags (worked out from the range when not given). A laboratory system may post a FHIR Bundle to
+    `POST /fhir` instead. Not shown to the patient until released."""
+    return Reply(call.rpc("records", "record_result", call.body.model_dump(mode="json", exclude_none=True)), 201)
+
+
+@api.route("GET", "/v1/results", summary="List results", tags=RESULTS, allow=READERS, query=ResultQuery,
+           response=list[Result], errors={403: LISTING})
+def list_results(call: Call) -> list:
+    """Newest first; a patient sees the released ones. Every result listed is an audited read."""
+    return call.rpc("records", "list_results", call.query.model_dump(mode="json", exclude_none=True))
+
+
+@api.route("GET", "/v1/results/{result_id}", summary="Read a result", tags=RESULTS,
+           allow={Role.patient, Role.doctor, Role.lab}, response=Result, errors={404: NOT_YOUR_RESULT})
+def get_result(call: Call, result_id: str) -> dict:
+    return call.rpc("records", "get_result", result_id)
+
+
+@api.route("POST", "/v1/results/{result_id}/release", summary="Release a result to the patient", tags=RESULTS,
+           allow=DOCTORS, response=Result,
+           errors={403: "The ordering doctor, or a doctor caring for the patient, releases it.",
+                   404: NOT_YOUR_RESULT, 409: "Released already."})
+def release_result(call: Call, result_id: str) -> dict:
+    """From now on the patient sees it; `result_released` tells notify to let them know."""
+    return call.rpc("records", "release_result", result_id)
+
+
+# the patient's own logs ----------------------------------------------------------------------------------------------
+@api.route("POST", "/v1/patients/{patient_id}/logs", summary="Record a measurement or a symptom", tags=RESULTS,
+           allow={Role.patient}, request=LogEntryInput, response=LogEntry, status=201,
+           errors={403: "Not a record this account acts for.",
+                   422: "A value does not fit its kind, is not plausible, or is in the future."})
+def record_log(call: Call, patient_id: str) -> Reply:
+    """Blood pressure (systolic/diastolic, mmHg), glucose (mmol/L, with `timing`), weight (kg), heart rate (/min),
+    temperature (°C), or a symptom (`note`)."""
+    return Reply(call.rpc("records", "record_log", patient_id, call.body.model_dump(mode="json", exclude_none=True)),
+                 201)
+
+
+@api.route("GET", "/v1/patients/{patient_id}/logs", summary="A patient's logs as a series", tags=RESULTS,
+           allow=READERS, query=LogQuery, response=list[LogEntry],
+           errors={403: "The patient's own record, or a patient the doctor cares for."})
+def list_logs(call: Call, patient_id: str) -> list:
+    """Newest first (`kind`, `since`, `until` narrow it)."""
+    return call.rpc("records", "list_logs", patient_id, call.query.model_dump(mode="json", exclude_none=True))

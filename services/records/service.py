@@ -1,5 +1,6 @@
 """records: the electronic record — the code lists (``codes/``), encounters and the doctor's signed reports
-(``encounters/``), e-prescriptions and the pharmacists' review (``prescriptions/``) — over one database, and one
+(``encounters/``), e-prescriptions and the pharmacists' review (``prescriptions/``), examination orders and their
+results (``results/``), the patients' own logs (``logs/``) — over one database, and one
 background loop, the **sweeper** (one records process at a time, by lease, every ``RECORDS_SWEEP_SECONDS``): it
 lapses prescriptions no pharmacist approved within their validity.
 
@@ -15,10 +16,14 @@ from services.records.codes import store as code_store
 from services.records.codes.entrypoints import CodeEntrypoints
 from services.records.encounters import store as encounter_store
 from services.records.encounters.entrypoints import EncounterEntrypoints
+from services.records.logs import store as log_store
+from services.records.logs.entrypoints import LogEntrypoints
 from services.records.prescriptions import store as prescription_store
 from services.records.prescriptions import usecases as prescriptions
 from services.records.prescriptions.entrypoints import PrescriptionEntrypoints
 from services.records.prescriptions.store import PrescriptionStore
+from services.records.results import store as result_store
+from services.records.results.entrypoints import ResultEntrypoints
 from services.records.settings import RecordsSettings
 from wenzhen.auth import Caller, bind_caller
 from wenzhen.config import Settings, settings
@@ -66,10 +71,12 @@ class RecordsTimers(DependencyProvider):
         return self
 
 
-class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoints, ServiceBase):
+class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoints, ResultEntrypoints,
+                     LogEntrypoints, ServiceBase):
     name = "records"
     settings_class = RecordsSettings
-    indexes = [*code_store.INDEXES, *encounter_store.INDEXES, *prescription_store.INDEXES]
+    indexes = [*code_store.INDEXES, *encounter_store.INDEXES, *prescription_store.INDEXES, *result_store.INDEXES,
+               *log_store.INDEXES]
     upgrades = code_store.UPGRADES
 
     timers = RecordsTimers()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from wenzhen.config import SERVICES, Settings, settings
 from wenzhen.crypto import Keyring
 from wenzhen.rpc_client import RpcClient
 from wenzhen.storage import Store, ensure_indexes
+from wenzhen.timez import hospital_zone
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -141,6 +143,34 @@ class TestStack(Stack):
         body = {"name": "测试患者", "sex": "female", "birth_date": "1990-03-04", "phone": phone or new_phone(),
                 **fields}
         return self.rpc.call("intake", "register_patient", body, context=consultant_context())
+
+    def visit(self, doctor: Session | None = None, patient: PatientUser | None = None) -> dict:
+        """A doctor with a clinic of their own (department, room, profile, a schedule tomorrow) and a patient with a
+        confirmed first visit with them, once records has heard of the booking."""
+        manager = self.staff("manager")
+        doctor = doctor or self.staff("doctor")
+        patient = patient or self.patient()
+        wait_until(lambda: self.db("booking")["staff_accounts"].find_one({"_id": doctor.account_id}), timeout=30,
+                   what="booking to hear of the doctor's account")
+        department, room = f"uro_{uuid.uuid4().hex[:8]}", f"r_{uuid.uuid4().hex[:8]}"
+        m = manager.as_user
+        m.post("/v1/departments", {"code": department, "name_zh": "泌尿外科", "name_en": "Urology"})
+        m.post("/v1/rooms", {"code": room, "name": "门诊楼3层12诊室", "department": department})
+        m.post("/v1/doctors", {"doctor_id": doctor.account_id, "display_name": "李明", "department": department,
+                               "title": "主任医师", "fee_level": "主任医师号", "fee_fen": 5000,
+                               "licence_number": "110440000012345", "services": ["first_visit", "follow_up"]})
+        day = datetime.now(hospital_zone()).date() + timedelta(days=1)
+        m.call("PUT", f"/v1/doctors/{doctor.account_id}/schedule",
+               {"sessions": [{"weekday": day.isoweekday(), "start": "08:00", "end": "12:00", "service": "first_visit",
+                              "room": room}]})
+        slots = wait_until(lambda: patient.api.get(
+            f"/v1/doctors/{doctor.account_id}/slots?from={day}&to={day}&service=first_visit"), what="the slots")
+        booked = patient.api.post("/v1/appointments", {"patient_id": patient.id, "slot_id": slots[0]["id"]})
+        wait_until(lambda: self.db("records")["appointments"].find_one({"_id": booked["id"], "kind": "visit"}),
+                   timeout=30, what="records to hear of the booking")
+        wait_until(lambda: self.db("intake")["care_relations"].find_one({"ref": booked["id"]}), timeout=30,
+                   what="intake to grant the doctor care from the booking")
+        return {"doctor": doctor, "patient": patient, "appointment": booked}
 
     def patient_by_phone(self, phone: str) -> dict | None:
         return self.db("intake")["patients"].find_one({"phone_index": self.keys.blind_index("phone", phone)})

@@ -24,8 +24,9 @@ from tests.integration.conftest import PatientUser, new_phone
 
 pytestmark = pytest.mark.integration
 
-ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "manager", "admin", "visitor", "anonymous")
-STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "manager", "admin")
+ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin", "visitor",
+         "anonymous")
+STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin")
 EVERYONE = frozenset(ROLES)
 SIGNED_IN = EVERYONE - {"anonymous"}
 NONE: frozenset[str] = frozenset()
@@ -54,6 +55,8 @@ class World:
     chats: dict[str, str]  # the consultation each chat role is on ("other": one on the spare consultant's desk)
     files: dict[str, str]  # consultation id -> a file shared in it
     complaints: dict[str, str]  # "a" / "b": a complaint each patient filed
+    encounters: dict[str, str]  # "a": the matrix doctor's encounter with patient a; "b": another doctor's with b
+    prescriptions: dict[str, str]  # "a" / "b": a prescription signed in each, waiting for review
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
@@ -102,8 +105,20 @@ def world(stack) -> World:
     complaint = {"about": "appointment", "reference": "apt_matrix", "text": "矩阵测试：预约时间到了没有医生接诊。"}
     complaints = {"a": a.api.post("/v1/complaints", {**complaint, "patient_id": a.id})["id"],
                   "b": b.api.post("/v1/complaints", {**complaint, "patient_id": b.id})["id"]}
+    encounters, prescriptions = {}, {}
+    for key, doctor, patient in (("a", sessions["doctor"], a), ("b", stack.staff("doctor"), b)):
+        visit = stack.visit(doctor, patient)
+        encounters[key] = doctor.as_user.post("/v1/encounters", {"appointment_id": visit["appointment"]["id"]})["id"]
+        patient.api.call("PUT", f"/v1/patients/{patient.id}/identity-document",
+                         {"document_type": "resident_id", "number": resident_id("1990-03-04", "female")})
+        doctor.as_user.post(f"/v1/patients/{patient.id}/identity-verification", {"method": "in_person"})
+        prescriptions[key] = doctor.as_user.post(f"/v1/encounters/{encounters[key]}/prescriptions", RX)["id"]
     return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
-                 complaints)
+                 complaints, encounters, prescriptions)
+
+
+RX = {"items": [{"drug_code": "AML-5-TAB", "dose": "5 mg", "route": "oral", "frequency": "qd", "days": 7,
+                 "quantity": 1}], "diagnoses": ["I10"]}
 
 
 Request = tuple[str, str, dict | None]
@@ -245,6 +260,22 @@ def roster(w: World, role: str, own: bool) -> Request:
     codes = [s["code"] for s in w.sessions["team_lead"].as_user.get("/v1/desk/shifts")]
     return "PUT", f"/v1/desk/roster/{w.sessions['consultant'].account_id}", {"skills": [], "max_chats": 3,
                                                                              "shifts": codes[:1]}
+
+
+DOCTOR = frozenset({"doctor"})
+READERS = frozenset({"patient", "doctor"})
+RX_READERS = frozenset({"patient", "doctor", "pharmacist"})
+CODE_READERS = frozenset({"doctor", "pharmacist", "consultant", "team_lead", "manager"})
+
+
+def on_encounter(method: str, suffix: str = "", body=None, *, allowed: frozenset = frozenset()):
+    """The matrix doctor's encounter with patient a (own), or another doctor's with patient b (other); with
+    ``allowed``, only the refusals (the allowed calls change its state: test_records)."""
+    def build(w: World, role: str, own: bool) -> Request | None:
+        if own and role in allowed:
+            return None
+        return method, f"/v1/encounters/{w.encounters['a' if own else 'b']}{suffix}", body
+    return build
 
 
 def same_rules(w: World, role: str, own: bool) -> Request:
@@ -402,6 +433,42 @@ MATRIX = [
           resourceless=True),
     Route("PUT", "/v1/doctors/{doctor_id}/schedule", MANAGER, NONE,
           refused_only("PUT", "/v1/doctors/acc_none/schedule", {"sessions": []}, MANAGER), resourceless=True),
+    # records: the patient and the doctor of an encounter read it (another doctor only while caring for the patient);
+    # pharmacists read what waits for review; the writes (open, draft, sign, amend, close, prescribe, review, extend)
+    # change state and are tested in test_records: here their refusals
+    Route("GET", "/v1/encounters", READERS, NONE, lambda w, role, own: (
+        "GET", f"/v1/encounters?patient_id={w.a.id}" if role == "patient" else "/v1/encounters", None),
+          resourceless=True),
+    Route("GET", "/v1/encounters/{encounter_id}", READERS, NONE, on_encounter("GET")),
+    *[Route(method, f"/v1/encounters/{{encounter_id}}{suffix}", DOCTOR, NONE,
+            on_encounter(method, suffix, body, allowed=DOCTOR)) for method, suffix, body in (
+        ("PUT", "/report", {"treatment_plan": "观察。"}), ("POST", "/report/sign", None),
+        ("POST", "/amendments", {"reason": "笔误", "content": {}}), ("POST", "/close", None),
+        ("POST", "/prescriptions", RX))],
+    Route("POST", "/v1/encounters", DOCTOR, NONE, refused_only(
+        "POST", "/v1/encounters", {"appointment_id": "apt_none"}, DOCTOR), resourceless=True),
+    Route("GET", "/v1/prescriptions", RX_READERS, NONE, lambda w, role, own: (
+        "GET", {"patient": f"/v1/prescriptions?patient_id={w.a.id}",
+                "pharmacist": "/v1/prescriptions?status=pending_review"}.get(role, "/v1/prescriptions"), None),
+          resourceless=True),
+    Route("GET", "/v1/prescriptions/{prescription_id}", RX_READERS, frozenset({"pharmacist"}),
+          lambda w, role, own: ("GET", f"/v1/prescriptions/{w.prescriptions['a' if own else 'b']}", None)),
+    Route("POST", "/v1/prescriptions/{prescription_id}/review", frozenset({"pharmacist"}), frozenset({"pharmacist"}),
+          lambda w, role, own: None if role == "pharmacist" else (
+              "POST", f"/v1/prescriptions/{w.prescriptions['a' if own else 'b']}/review", {"outcome": "approve"})),
+    Route("POST", "/v1/prescriptions/{prescription_id}/extend", DOCTOR, NONE,
+          lambda w, role, own: None if role == "doctor" and own else (
+              "POST", f"/v1/prescriptions/{w.prescriptions['a' if own else 'b']}/extend",
+              {"validity_days": 2, "reason": "取药"})),
+    Route("GET", "/v1/codes/icd10", CODE_READERS, NONE, fixed("GET", "/v1/codes/icd10?q=I1"), resourceless=True),
+    Route("PUT", "/v1/codes/icd10/{code}", MANAGER, NONE, lambda w, role, own: (
+        "PUT", f"/v1/codes/icd10/Y{next(_sequence) % 100:02d}.{next(_sequence) % 10}",
+        {"name": "矩阵诊断", "name_en": "Matrix"}), resourceless=True),
+    Route("GET", "/v1/formulary", CODE_READERS, NONE, fixed("GET", "/v1/formulary?q=AML"), resourceless=True),
+    Route("GET", "/v1/formulary/{code}", CODE_READERS, NONE, fixed("GET", "/v1/formulary/AML-5-TAB"),
+          resourceless=True),
+    Route("PUT", "/v1/formulary/{code}", frozenset({"pharmacist"}), NONE, refused_only(
+        "PUT", "/v1/formulary/AML-5-TAB", {}, frozenset({"pharmacist"})), resourceless=True),
     Route("POST", "/v1/auth/logout", SIGNED_IN, NONE, fixed("POST", "/v1/auth/logout"), ok=204, phase=2,
           resourceless=True),
 ]

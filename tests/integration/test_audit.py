@@ -13,6 +13,7 @@ import pytest
 from deploy.stack import ROOT
 from tests.integration.conftest import wait_until
 from wenzhen.audit import Sealer
+from wenzhen.ids import to_fhir
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def test_the_trail_exports_as_fhir_audit_events(stack, people):
     denied = next(e for e in events if e["outcome"] != "0")
     assert denied["outcome"] == "4" and denied["action"] == "R"
     assert denied["agent"][0]["who"]["identifier"]["value"] == people["doctor"].account_id
-    assert {"reference": f"Patient/{people['record']['id']}"} in [x["what"] for x in denied["entity"]]
+    assert {"reference": f"Patient/{to_fhir(people['record']['id'])}"} in [x["what"] for x in denied["entity"]]
     assert denied["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
 
 

@@ -4,14 +4,11 @@ immutable), amended (a new version; the original stays readable), the encounter 
 every read audited and shown in the patient's access log; no clinical text in the events or at rest."""
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import pytest
 
 from contracts.intake.documents import resident_id_check_char
-from tests.integration.conftest import wait_until
-from wenzhen.timez import hospital_zone
 
 pytestmark = pytest.mark.integration
 
@@ -26,29 +23,10 @@ def visit(stack):
     return new_visit(stack)
 
 
-def new_visit(stack, **doctor_fields) -> dict:
-    """A doctor with a schedule tomorrow, a patient with a confirmed first visit, records aware of it."""
-    manager, doctor = stack.staff("manager"), stack.staff("doctor", **doctor_fields)
-    wait_until(lambda: stack.db("booking")["staff_accounts"].find_one({"_id": doctor.account_id}), timeout=30,
-               what="booking to hear of the doctor's account")
-    department, room = f"uro_{uuid.uuid4().hex[:8]}", f"r_{uuid.uuid4().hex[:8]}"
-    m = manager.as_user
-    m.post("/v1/departments", {"code": department, "name_zh": "泌尿外科", "name_en": "Urology"})
-    m.post("/v1/rooms", {"code": room, "name": "门诊楼3层12诊室", "department": department})
-    m.post("/v1/doctors", {"doctor_id": doctor.account_id, "display_name": "李明", "department": department,
-                           "title": "主任医师", "fee_level": "主任医师号", "fee_fen": 5000,
-                           "licence_number": "110440000012345", "services": ["first_visit", "follow_up"]})
-    day = datetime.now(hospital_zone()).date() + timedelta(days=1)
-    m.call("PUT", f"/v1/doctors/{doctor.account_id}/schedule",
-           {"sessions": [{"weekday": day.isoweekday(), "start": "08:00", "end": "12:00", "service": "first_visit",
-                          "room": room}]})
-    patient = stack.patient()
-    slots = patient.api.get(f"/v1/doctors/{doctor.account_id}/slots?from={day}&to={day}&service=first_visit")
-    booked = patient.api.post("/v1/appointments", {"patient_id": patient.id, "slot_id": slots[0]["id"]})
-    assert booked["status"] == "confirmed"
-    wait_until(lambda: stack.db("records")["appointments"].find_one({"_id": booked["id"], "kind": "visit"}),
-               timeout=30, what="records to hear of the booking")
-    return {"doctor": doctor, "patient": patient, "appointment": booked}
+def new_visit(stack) -> dict:
+    visit = stack.visit()
+    assert visit["appointment"]["status"] == "confirmed"
+    return visit
 
 
 def test_an_encounter_from_open_to_amended_keeps_every_signed_version(stack, visit):

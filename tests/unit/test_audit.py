@@ -12,10 +12,11 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from fhir.resources.R4B.auditevent import AuditEvent
 from pydantic import ValidationError
 
 from tests.fakes import RecordingTx
-from wenzhen import audit
+from wenzhen import audit, ids
 from wenzhen.audit import CHAINED, AuditQuery, Outcome, Verdict, canonical, link_hash, merge, to_fhir, view
 from wenzhen.auth import ANONYMOUS, Caller, Principal, PurposeOfUse, Role
 from wenzhen.crypto import KeyringError
@@ -149,7 +150,8 @@ def test_the_view_shows_the_entry_in_the_hospital_zone():
 def test_to_fhir_is_an_r4_audit_event():
     item = entry_view()
     event = to_fhir(item)
-    assert event["resourceType"] == "AuditEvent" and event["id"] == item["id"]
+    assert event["resourceType"] == "AuditEvent" and event["id"] == ids.to_fhir(item["id"])
+    AuditEvent.model_validate(event)  # R4B, as the FHIR interface serves it
     assert event["action"] == "R" and event["outcome"] == "0" and "outcomeDesc" not in event
     assert FHIR_INSTANT.match(event["recorded"])
     assert datetime.fromisoformat(event["recorded"].replace("Z", "+00:00")) == datetime.fromisoformat(
@@ -166,8 +168,8 @@ def test_to_fhir_is_an_r4_audit_event():
     assert event["source"]["observer"] == {"display": "wenzhen/intake"}
     assert event["extension"] == [{"url": "urn:wenzhen:fhir:request-id", "valueString": "req_1"}]
     record, person = event["entity"]
-    assert record["what"] == {"reference": "Patient/pat_1"} and record["type"]["code"] == "2"
-    assert person["what"] == {"reference": "Patient/pat_1"} and person["type"]["code"] == "1"
+    assert record["what"] == {"reference": "Patient/pat-1"} and record["type"]["code"] == "2"
+    assert person["what"] == {"reference": "Patient/pat-1"} and person["type"]["code"] == "1"
     assert person["role"]["code"] == "1" and person["role"]["display"] == "Patient"
     json.dumps(event)  # plain JSON, nothing else
 
@@ -195,7 +197,7 @@ def test_to_fhir_of_service_and_anonymous_agents_and_searches():
     assert agent["who"] == {"identifier": {"system": "urn:wenzhen:service", "value": "notify"}}
     assert "role" not in agent and "network" not in agent and "extension" not in service
     (entity,) = service["entity"]  # a search has no entity id: only the patient it was about
-    assert entity["what"] == {"reference": "Patient/pat_1"}
+    assert entity["what"] == {"reference": "Patient/pat-1"}
     anonymous = to_fhir(entry_view(caller=Caller(principal=ANONYMOUS), patient_id=None))
     assert anonymous["agent"][0]["who"]["identifier"] == {"system": "urn:wenzhen:anonymous", "value": "anonymous"}
 
