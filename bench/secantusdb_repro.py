@@ -1,4 +1,5 @@
-"""SecantusDB 0.7.0b3: ``findAndModify`` on an existing document by ``_id`` costs time in proportion to the collection.
+"""SecantusDB 0.7.0b3: ``findAndModify`` on an existing document by ``_id`` costs time in proportion to the collection,
+and a retryable write in proportion to the writes of the last 30 minutes.
 
 A standalone reproduction for the upstream report (docs/secantusdb.md). It needs only pymongo and a server:
 
@@ -169,6 +170,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _insert_rate(collection, calls: int) -> float:
+    started = time.perf_counter()
+    for i in range(calls):
+        collection.insert_one({"i": i})
+    return calls / (time.perf_counter() - started)
+
+
+def retryable_writes(uri: str, history: int = 11_000, calls: int = 300) -> str:
+    """The second defect: each retryable write (a write outside a transaction with ``retryWrites=true``, pymongo's
+    default) stores its reply, and every write scans all stored replies (up to 10,000, for 30 minutes) and sorts them
+    once there are 10,000: single inserts per second before and after ``history`` earlier writes."""
+    lines = ["", f"single insert_one, per second, before and after {history:,} earlier writes (one client thread):",
+             "| retryWrites | before | after |", "|---|---:|---:|"]
+    for flag in ("true", "false"):
+        joined = f"{uri}{'&' if '?' in uri else '?'}retryWrites={flag}"
+        collection = MongoClient(joined)["secantus_repro"][f"retryable_{flag}"]
+        collection.drop()
+
+        before = _insert_rate(collection, calls)
+        for i in range(history):
+            collection.insert_one({"i": i})
+        lines.append(f"| {flag} | {before:,.0f} | {_insert_rate(collection, calls):,.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("uri", nargs="?", default=os.environ.get("MONGO_URI") or None,
@@ -180,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server: {version(uri)} at {uri.split('@')[-1]}; median of {CALLS} calls "
               f"({CALLS // 3} for findAndModify above 5,000 documents), one client thread", flush=True)
         print(table(measure(uri, sizes)))
+        print(retryable_writes(uri), flush=True)
     return 0
 
 

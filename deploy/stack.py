@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pymongo import MongoClient
 
-from wenzhen.config import SERVICES, Settings
+from wenzhen.config import SERVICES, Settings, embedded_uri
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -362,10 +362,11 @@ class Stack:
         return self.spawn(name, argv, extra_env, process)
 
     def start_database(self, port: int, data_dir: Path) -> str:
+        """SecantusDB on ``port`` (its own process); the URI the services use for it."""
         data_dir.mkdir(parents=True, exist_ok=True)
         self.spawn("secantusdb", [str(Path(sys.executable).parent / "secantusd-py"), "--storage-path", str(data_dir),
                                   "--host", "127.0.0.1", "--port", str(port), "--log-level", "WARNING"])
-        uri = f"mongodb://127.0.0.1:{port}/?replicaSet=secantus"
+        uri = embedded_uri(port)
         deadline = time.monotonic() + 60
         while not mongo_answers(uri):
             if self.procs["secantusdb"].poll() is not None or time.monotonic() > deadline:

@@ -10,6 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 SERVICES = ("identity", "intake", "booking", "records", "pharmacy", "payments", "notify", "reports")
+# The embedded SecantusDB without retryable writes: SecantusDB 0.7 keeps every retryable write's reply (up to 10,000,
+# for 30 minutes) and scans and sorts them all on each write, so a write gets slower with every write before it
+# (docs/secantusdb.md). Transactions keep their own commit retries; a real MongoDB keeps its own URI's settings.
+EMBEDDED_URI = "mongodb://127.0.0.1:{port}/?replicaSet=secantus&retryWrites=false"
+
+
+def embedded_uri(port: int) -> str:
+    return EMBEDDED_URI.format(port=port)
 
 
 def setting(env_var: str, default):
@@ -45,7 +53,7 @@ class EnvSettings:
 @dataclass(frozen=True)
 class Settings(EnvSettings):
     amqp_uri: str = _setting("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-    mongo_uri: str = _setting("MONGO_URI", "mongodb://127.0.0.1:27017/?replicaSet=secantus")
+    mongo_uri: str = _setting("MONGO_URI", EMBEDDED_URI.format(port=27017))
     db_prefix: str = _setting("WENZHEN_DB_PREFIX", "wenzhen_")
     hospital_tz: str = _setting("HOSPITAL_TZ", "Asia/Shanghai")
     log_level: str = _setting("LOG_LEVEL", "INFO")
