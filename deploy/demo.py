@@ -389,6 +389,7 @@ class StaffOutcome:
     audit_entries: int
     chains: int
     admin: Actor
+    consultant: Actor
 
 
 def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
@@ -440,7 +441,7 @@ def staff_journey(journey: Journey, rng: random.Random) -> StaffOutcome | None:
     broken = [v["service"] for v in chains if not v["intact"]]
     if broken:
         raise StepFailed(f"audit chains not intact: {', '.join(broken)}")
-    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in items), len(chains), admin)
+    return StaffOutcome(patient_id, sum(e["subtype"] != "search" for e in items), len(chains), admin, consultant)
 
 
 def wait_for_audit(journey: Journey, admin: Actor, patient_id: str, agent_id: str, subtype: str) -> int:
@@ -525,6 +526,12 @@ def chat_journey(journey: Journey, admin: Actor):
     return run(journey, admin)
 
 
+def records_journey(journey: Journey, admin: Actor, consultant: Actor, patient_id: str):
+    from deploy.demo_records import records_journey as run
+
+    return run(journey, admin, consultant, patient_id)
+
+
 def main() -> int:
     cfg = settings()
     run = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
@@ -539,6 +546,7 @@ def main() -> int:
         patient = patient_journey(journey, inbox, rng)
         staff = staff_journey(journey, rng)
         chat = chat_journey(journey, staff.admin) if staff else None
+        records = records_journey(journey, staff.admin, staff.consultant, staff.patient_id) if staff else None
     except StepFailed as exc:
         print(f"\n✗ {exc}\n  Follow the request in the logs: grep -r demo-{run} var/log/")
         return 1
@@ -560,6 +568,11 @@ def main() -> int:
         print(f"   chat {chat.consultation_id}: offered by the {chat.offered_by}, accepted, delivered live in "
               f"{chat.latency_ms:.0f} ms, history and triage taken, linked to {chat.patient_id}, closed and rated;\n"
               f"   red flag in {chat.urgent_id}: emergency advice in the same answer, shown to the team lead")
+    if records:
+        print(f"   visit {records.encounter_id}: a video follow-up, report signed, a sleeping pill refused online by "
+              f"rule, prescription {records.prescription_id} approved by the pharmacist and in effect;\n"
+              f"   results {records.result_id} from the laboratory's FHIR Bundle, released; the record as FHIR: "
+              f"{records.fhir_entries} resources")
     print(f"\nNext: grep -r demo-{run} var/log/   # every request of this run, across the services\n"
           "      make audit-verify          # walk the audit hash chains offline")
     return 0

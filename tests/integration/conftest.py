@@ -144,9 +144,11 @@ class TestStack(Stack):
                 **fields}
         return self.rpc.call("intake", "register_patient", body, context=consultant_context())
 
-    def visit(self, doctor: Session | None = None, patient: PatientUser | None = None) -> dict:
+    def visit(self, doctor: Session | None = None, patient: PatientUser | None = None,
+              patient_id: str | None = None) -> dict:
         """A doctor with a clinic of their own (department, room, profile, a schedule tomorrow) and a patient with a
-        confirmed first visit with them, once records has heard of the booking."""
+        confirmed first visit with them (``patient_id``: a relative's record the patient books for), once records
+        has heard of the booking."""
         manager = self.staff("manager")
         doctor = doctor or self.staff("doctor")
         patient = patient or self.patient()
@@ -165,7 +167,8 @@ class TestStack(Stack):
                               "room": room}]})
         slots = wait_until(lambda: patient.api.get(
             f"/v1/doctors/{doctor.account_id}/slots?from={day}&to={day}&service=first_visit"), what="the slots")
-        booked = patient.api.post("/v1/appointments", {"patient_id": patient.id, "slot_id": slots[0]["id"]})
+        booked = patient.api.post("/v1/appointments", {"patient_id": patient_id or patient.id,
+                                                       "slot_id": slots[0]["id"]})
         wait_until(lambda: self.db("records")["appointments"].find_one({"_id": booked["id"], "kind": "visit"}),
                    timeout=30, what="records to hear of the booking")
         wait_until(lambda: self.db("intake")["care_relations"].find_one({"ref": booked["id"]}), timeout=30,

@@ -21,6 +21,7 @@ import pytest
 from contracts.intake.documents import resident_id_check_char
 from deploy.client import Api, Session
 from tests.integration.conftest import PatientUser, new_phone
+from wenzhen.ids import to_fhir
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,11 @@ class World:
     chats: dict[str, str]  # the consultation each chat role is on ("other": one on the spare consultant's desk)
     files: dict[str, str]  # consultation id -> a file shared in it
     complaints: dict[str, str]  # "a" / "b": a complaint each patient filed
-    encounters: dict[str, str]  # "a": the matrix doctor's encounter with patient a; "b": another doctor's with b
+    encounters: dict[str, str]  # "a": the matrix doctor's encounter with a's relative; "b": another doctor's with b
     prescriptions: dict[str, str]  # "a" / "b": a prescription signed in each, waiting for review
+    orders: dict[str, str]  # "a" / "b": an order in each encounter, waiting for its results
+    results: dict[str, str]  # "a" / "b": a result (of another order) the laboratory recorded, released
+    appointments: dict[str, str]  # "a" / "b": the visit each encounter records
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
@@ -105,16 +109,29 @@ def world(stack) -> World:
     complaint = {"about": "appointment", "reference": "apt_matrix", "text": "矩阵测试：预约时间到了没有医生接诊。"}
     complaints = {"a": a.api.post("/v1/complaints", {**complaint, "patient_id": a.id})["id"],
                   "b": b.api.post("/v1/complaints", {**complaint, "patient_id": b.id})["id"]}
-    encounters, prescriptions = {}, {}
-    for key, doctor, patient in (("a", sessions["doctor"], a), ("b", stack.staff("doctor"), b)):
-        visit = stack.visit(doctor, patient)
-        encounters[key] = doctor.as_user.post("/v1/encounters", {"appointment_id": visit["appointment"]["id"]})["id"]
-        patient.api.call("PUT", f"/v1/patients/{patient.id}/identity-document",
-                         {"document_type": "resident_id", "number": resident_id("1990-03-04", "female")})
-        doctor.as_user.post(f"/v1/patients/{patient.id}/identity-verification", {"method": "in_person"})
-        prescriptions[key] = doctor.as_user.post(f"/v1/encounters/{encounters[key]}/prescriptions", RX)["id"]
+    # records: the matrix doctor sees a's relative (so the doctor cares for the relative, never for a or b); another
+    # doctor sees b
+    encounters, prescriptions, orders, results, appointments = {}, {}, {}, {}, {}
+    for key, doctor, patient, record, born, sex in (("a", sessions["doctor"], a, relative, "2018-05-06", "male"),
+                                                    ("b", stack.staff("doctor"), b, b.id, "1990-03-04", "female")):
+        visit = stack.visit(doctor, patient, patient_id=record)
+        d = doctor.as_user
+        appointments[key] = visit["appointment"]["id"]
+        encounters[key] = d.post("/v1/encounters", {"appointment_id": appointments[key]})["id"]
+        d.call("PUT", f"/v1/encounters/{encounters[key]}/report", {
+            "condition_analysis": "血压偏高。", "diagnoses": [{"code": "I10", "text": "原发性高血压"}]})
+        d.post(f"/v1/encounters/{encounters[key]}/report/sign")
+        patient.api.call("PUT", f"/v1/patients/{record}/identity-document",
+                         {"document_type": "resident_id", "number": resident_id(born, sex)})
+        d.post(f"/v1/patients/{record}/identity-verification", {"method": "in_person"})
+        prescriptions[key] = d.post(f"/v1/encounters/{encounters[key]}/prescriptions", RX)["id"]
+        orders[key] = d.post(f"/v1/encounters/{encounters[key]}/orders", {"tests": ["血常规"]})["id"]
+        done = d.post(f"/v1/encounters/{encounters[key]}/orders", {"tests": ["尿常规"]})["id"]
+        results[key] = sessions["lab"].as_user.post("/v1/results", {"order_id": done, "observations": [
+            {"code": "5804-0", "name": "尿蛋白", "text": "阴性"}]})["id"]
+        d.post(f"/v1/results/{results[key]}/release")
     return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
-                 complaints, encounters, prescriptions)
+                 complaints, encounters, prescriptions, orders, results, appointments)
 
 
 RX = {"items": [{"drug_code": "AML-5-TAB", "dose": "5 mg", "route": "oral", "frequency": "qd", "days": 7,
@@ -266,6 +283,55 @@ DOCTOR = frozenset({"doctor"})
 READERS = frozenset({"patient", "doctor"})
 RX_READERS = frozenset({"patient", "doctor", "pharmacist"})
 CODE_READERS = frozenset({"doctor", "pharmacist", "consultant", "team_lead", "manager"})
+LAB_READERS = frozenset({"patient", "doctor", "lab"})
+
+
+def fhir_routes() -> list:
+    """Reads and searches of the FHIR interface on a's relative's record (own: the patient a, the matrix doctor
+    caring for the relative) or on b's (other)."""
+    def record(w: World, own: bool) -> str:
+        return to_fhir(w.relative if own else w.b.id)
+
+    def search(kind: str, extra: str = ""):
+        return lambda w, role, own: ("GET", f"/fhir/{kind}?patient={record(w, own)}{extra}", None)
+
+    def read(kind: str, key: str, suffix: str = ""):
+        return lambda w, role, own: ("GET", f"/fhir/{kind}/{to_fhir(getattr(w, key)['a' if own else 'b'])}{suffix}",
+                                     None)
+
+    clinical = READERS
+    return [
+        Route("GET", "/fhir/Patient/{patient_id}", frozenset({"patient", "doctor"}), NONE,
+              lambda w, role, own: ("GET", f"/fhir/Patient/{record(w, own)}", None)),
+        Route("GET", "/fhir/Patient/{patient_id}/$everything", clinical, NONE,
+              lambda w, role, own: ("GET", f"/fhir/Patient/{record(w, own)}/$everything", None)),
+        Route("GET", "/fhir/Encounter", clinical, NONE, search("Encounter", "&_revinclude=Condition:encounter")),
+        Route("GET", "/fhir/Encounter/{encounter_id}", clinical, NONE, read("Encounter", "encounters")),
+        Route("GET", "/fhir/Condition", clinical, NONE, search("Condition")),
+        Route("GET", "/fhir/Condition/{condition_id}", clinical, NONE, lambda w, role, own: (
+            "GET", f"/fhir/Condition/{to_fhir(w.encounters['a' if own else 'b'])}-dx1", None)),
+        # a pharmacist's search answers what they reviewed (of anyone: maybe nothing), never another's
+        Route("GET", "/fhir/MedicationRequest", RX_READERS, frozenset({"pharmacist"}), search("MedicationRequest")),
+        Route("GET", "/fhir/MedicationRequest/{request_id}", RX_READERS, frozenset({"pharmacist"}),
+              lambda w, role, own: ("GET", f"/fhir/MedicationRequest/{to_fhir(w.prescriptions['a' if own else 'b'])}"
+                                           "-1", None)),
+        # booking's listing rule: a doctor and a consultant get their own (maybe none), a team lead all
+        Route("GET", "/fhir/Appointment", frozenset({"patient", "doctor", "consultant", "team_lead"}),
+              frozenset({"doctor", "consultant", "team_lead"}), search("Appointment")),
+        Route("GET", "/fhir/Appointment/{appointment_id}", frozenset({"patient", "doctor", "team_lead"}),
+              frozenset({"team_lead"}), read("Appointment", "appointments")),
+        Route("GET", "/fhir/DiagnosticReport", clinical, NONE, search("DiagnosticReport")),
+        Route("GET", "/fhir/DiagnosticReport/{report_id}", clinical, NONE, read("DiagnosticReport", "results")),
+        Route("GET", "/fhir/Observation", clinical, NONE, search("Observation")),
+        Route("GET", "/fhir/Observation/{observation_id}", NONE, NONE, lambda w, role, own: (
+            "GET", f"/fhir/Observation/obs-01M93QFBEAY7PNK4TNKA2BYH79?patient={record(w, own)}", None)),
+        Route("GET", "/fhir/AuditEvent", frozenset({"patient", "admin"}), NONE, lambda w, role, own: (
+            "GET", f"/fhir/AuditEvent?patient={record(w, own)}&_count=5" if role != "admin"
+            else "/fhir/AuditEvent?_count=5", None), resourceless=True),
+        Route("POST", "/fhir", frozenset({"lab", "doctor"}), NONE, refused_only(
+            "POST", "/fhir", {"resourceType": "Bundle", "type": "transaction"}, frozenset({"lab", "doctor"})),
+              resourceless=True),
+    ]
 
 
 def on_encounter(method: str, suffix: str = "", body=None, *, allowed: frozenset = frozenset()):
@@ -437,18 +503,18 @@ MATRIX = [
     # pharmacists read what waits for review; the writes (open, draft, sign, amend, close, prescribe, review, extend)
     # change state and are tested in test_records: here their refusals
     Route("GET", "/v1/encounters", READERS, NONE, lambda w, role, own: (
-        "GET", f"/v1/encounters?patient_id={w.a.id}" if role == "patient" else "/v1/encounters", None),
+        "GET", f"/v1/encounters?patient_id={w.relative}" if role == "patient" else "/v1/encounters", None),
           resourceless=True),
     Route("GET", "/v1/encounters/{encounter_id}", READERS, NONE, on_encounter("GET")),
     *[Route(method, f"/v1/encounters/{{encounter_id}}{suffix}", DOCTOR, NONE,
             on_encounter(method, suffix, body, allowed=DOCTOR)) for method, suffix, body in (
         ("PUT", "/report", {"treatment_plan": "观察。"}), ("POST", "/report/sign", None),
         ("POST", "/amendments", {"reason": "笔误", "content": {}}), ("POST", "/close", None),
-        ("POST", "/prescriptions", RX))],
+        ("POST", "/prescriptions", RX), ("POST", "/orders", {"tests": ["血常规"]}))],
     Route("POST", "/v1/encounters", DOCTOR, NONE, refused_only(
         "POST", "/v1/encounters", {"appointment_id": "apt_none"}, DOCTOR), resourceless=True),
     Route("GET", "/v1/prescriptions", RX_READERS, NONE, lambda w, role, own: (
-        "GET", {"patient": f"/v1/prescriptions?patient_id={w.a.id}",
+        "GET", {"patient": f"/v1/prescriptions?patient_id={w.relative}",
                 "pharmacist": "/v1/prescriptions?status=pending_review"}.get(role, "/v1/prescriptions"), None),
           resourceless=True),
     Route("GET", "/v1/prescriptions/{prescription_id}", RX_READERS, frozenset({"pharmacist"}),
@@ -460,6 +526,25 @@ MATRIX = [
           lambda w, role, own: None if role == "doctor" and own else (
               "POST", f"/v1/prescriptions/{w.prescriptions['a' if own else 'b']}/extend",
               {"validity_days": 2, "reason": "取药"})),
+    Route("GET", "/v1/orders", LAB_READERS, NONE, lambda w, role, own: (
+        "GET", "/v1/orders" if role == "lab" else f"/v1/orders?patient_id={w.relative}", None), resourceless=True),
+    Route("GET", "/v1/orders/{order_id}", LAB_READERS, frozenset({"lab"}),
+          lambda w, role, own: ("GET", f"/v1/orders/{w.orders['a' if own else 'b']}", None)),
+    Route("POST", "/v1/results", frozenset({"lab", "doctor"}), NONE, refused_only(
+        "POST", "/v1/results", {"order_id": "ord_none", "observations": [{"code": "1-8", "name": "x", "text": "y"}]},
+        frozenset({"lab", "doctor"})), resourceless=True),
+    Route("GET", "/v1/results", READERS, NONE, lambda w, role, own: (
+        "GET", f"/v1/results?patient_id={w.relative}", None), resourceless=True),
+    Route("GET", "/v1/results/{result_id}", LAB_READERS, frozenset({"lab"}),
+          lambda w, role, own: ("GET", f"/v1/results/{w.results['a' if own else 'b']}", None)),
+    Route("POST", "/v1/results/{result_id}/release", DOCTOR, NONE,
+          lambda w, role, own: None if role == "doctor" and own else (
+              "POST", f"/v1/results/{w.results['a' if own else 'b']}/release", None)),
+    Route("POST", "/v1/patients/{patient_id}/logs", frozenset({"patient"}), NONE, on_patient(
+        "POST", "/logs", {"kind": "weight", "measured_at": "2026-12-01T07:30:00+08:00", "value": 60.5}), ok=201),
+    Route("GET", "/v1/patients/{patient_id}/logs", frozenset({"patient"}), NONE, on_patient("GET", "/logs")),
+    # the FHIR interface: the same services answer, so the same rules (a refusal: 403/404 as an OperationOutcome)
+    *fhir_routes(),
     Route("GET", "/v1/codes/icd10", CODE_READERS, NONE, fixed("GET", "/v1/codes/icd10?q=I1"), resourceless=True),
     Route("PUT", "/v1/codes/icd10/{code}", MANAGER, NONE, lambda w, role, own: (
         "PUT", f"/v1/codes/icd10/Y{next(_sequence) % 100:02d}.{next(_sequence) % 10}",
@@ -477,7 +562,7 @@ MATRIX = [
 PUBLIC = [
     ("GET", "/healthz", None, 200), ("GET", "/readyz", None, 200), ("GET", "/openapi.json", None, 200),
     ("GET", "/docs", None, 200), ("GET", "/metrics", None, 200), ("GET", "/v1/privacy-notice", None, 200),
-    ("GET", "/.well-known/jwks.json", None, 200), ("GET", "/v1/fees", None, 200),
+    ("GET", "/.well-known/jwks.json", None, 200), ("GET", "/v1/fees", None, 200), ("GET", "/fhir/metadata", None, 200),
     ("GET", "/v1/doctor-profiles", None, 200),
     ("POST", "/v1/consultations", {"message": "你好，想咨询一下"}, 201),
     ("GET", "/v1/departments", None, 200), ("GET", "/v1/services", None, 200), ("GET", "/v1/rooms", None, 200),

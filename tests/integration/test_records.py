@@ -178,6 +178,14 @@ def test_a_prescription_takes_effect_only_when_a_pharmacist_approves_it(stack):
 
     extended = doctor.post(f"/v1/prescriptions/{rx['id']}/extend", {"validity_days": 3, "reason": "患者后天到院取药"})
     assert extended["validity_days"] == 3
+    from fhir.resources.R4B.bundle import Bundle
+
+    from wenzhen.ids import to_fhir
+    as_fhir = Bundle.model_validate(patient.api.get(f"/fhir/MedicationRequest?patient={to_fhir(patient.id)}"))
+    statuses = {e.resource.groupIdentifier.value: e.resource.status for e in as_fhir.entry}
+    assert statuses == {rx["id"]: "active", second["id"]: "cancelled"}
+    [mine] = [e.resource for e in as_fhir.entry if e.resource.groupIdentifier.value == rx["id"]]
+    assert mine.dispenseRequest.expectedSupplyDuration.value == 7 and mine.dispenseRequest.validityPeriod.end
     assert [p["id"] for p in patient.api.get(f"/v1/prescriptions?patient_id={patient.id}")] == [second["id"], rx["id"]]
 
     db = stack.db("records")
@@ -210,3 +218,98 @@ def test_the_code_lists_are_maintained_with_revisions(stack):
                              {**{k: v for k, v in drug.items() if k not in ("code", "revision")}, "price_fen": 1300})
     assert raised.status == 200 and raised.body["price_fen"] == 1300
     assert manager.send("PUT", "/v1/formulary/AMX-250-CAP?revision=9", {}).status == 403
+
+
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def test_results_from_a_laboratory_and_the_fhir_interface(stack):
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    from tests.unit.records.results.lab import lab_bundle
+    from wenzhen.ids import to_fhir
+
+    v = new_visit(stack)
+    doctor, patient, stranger = v["doctor"].as_user, v["patient"], stack.patient()
+    lab = stack.staff("lab").as_user
+    eid = doctor.post("/v1/encounters", {"appointment_id": v["appointment"]["id"]})["id"]
+    order = doctor.send("POST", f"/v1/encounters/{eid}/orders", {"tests": ["肾功能", "尿常规"]})
+    assert order.status == 201 and order.body["status"] == "active"
+    oid = order.body["id"]
+    assert oid in [o["id"] for o in lab.get("/v1/orders?limit=200")]  # the laboratory's work list
+
+    # a Bundle for another patient, or malformed: an OperationOutcome naming it, and nothing stored
+    wrong = lab.send("POST", "/fhir", lab_bundle(oid, stranger.id), headers=FHIR)
+    assert wrong.status == 422 and wrong.headers["Content-Type"].startswith("application/fhir+json")
+    outcome = OperationOutcome.model_validate(wrong.body)
+    assert outcome.issue[0].expression == ["subject"]
+    broken = lab_bundle(oid, patient.id)
+    broken["entry"][1]["resource"]["valueQuantity"]["value"] = "lots"
+    bad = lab.send("POST", "/fhir", broken, headers=FHIR)
+    assert bad.status == 422 and bad.body["issue"][0]["expression"] == [
+        "Bundle.entry[1].resource.valueQuantity.value"]
+    assert stack.db("records")["results"].count_documents({"order_id": oid}) == 0
+    assert lab.send("POST", "/fhir", b"not json", headers=FHIR).status == 400
+    assert patient.api.send("POST", "/fhir", lab_bundle(oid, patient.id), headers=FHIR).status == 403
+
+    posted = lab.send("POST", "/fhir", lab_bundle(oid, patient.id), headers=FHIR)
+    assert posted.status == 200 and posted.body["type"] == "transaction-response", posted.body
+    Bundle.model_validate(posted.body)
+    assert posted.body["entry"][0]["response"]["status"] == "201 Created"
+    again = lab.send("POST", "/fhir", lab_bundle(oid, patient.id), headers=FHIR)  # a LIS retry: the same report
+    assert again.body["entry"][0]["response"]["status"] == "200 OK"
+    assert again.body["entry"][0]["response"]["location"] == posted.body["entry"][0]["response"]["location"]
+    other = lab.send("POST", "/fhir", lab_bundle(oid, patient.id, identifier="LIS-OTHER"), headers=FHIR)
+    assert other.status == 409
+
+    [result] = doctor.get(f"/v1/results?encounter_id={eid}")
+    creatinine, protein = result["observations"]
+    assert creatinine["flag"] == "H" and result["abnormal"] == 1 and result["status"] == "final"
+    assert patient.api.get(f"/v1/results?patient_id={patient.id}") == []  # not released yet
+    assert patient.api.send("GET", f"/v1/results/{result['id']}").status == 404
+    released = doctor.post(f"/v1/results/{result['id']}/release")
+    assert released["status"] == "released"
+    assert doctor.send("POST", f"/v1/results/{result['id']}/release").status == 409
+    assert [r["id"] for r in patient.api.get(f"/v1/results?patient_id={patient.id}")] == [result["id"]]
+
+    # the patient's own logs, read by the doctor as a series
+    for minute, systolic in ((30, 150), (40, 142)):
+        assert patient.api.send("POST", f"/v1/patients/{patient.id}/logs", {
+            "kind": "blood_pressure", "measured_at": f"2026-12-01T07:{minute}:00+08:00", "systolic": systolic,
+            "diastolic": 92}).status == 201
+    implausible = patient.api.send("POST", f"/v1/patients/{patient.id}/logs", {
+        "kind": "weight", "measured_at": "2026-12-01T07:30:00+08:00", "value": 650})
+    assert implausible.status == 422 and implausible.body["errors"][0]["field"] == "value"
+    assert stranger.api.send("POST", f"/v1/patients/{patient.id}/logs", {
+        "kind": "symptom", "measured_at": "2026-12-01T07:30:00+08:00", "note": "头晕"}).status == 403
+    series = doctor.get(f"/v1/patients/{patient.id}/logs?kind=blood_pressure")
+    assert [e["systolic"] for e in series] == [142, 150] and series[0]["unit"] == "mm[Hg]"  # newest first
+    assert stranger.api.send("GET", f"/v1/patients/{patient.id}/logs").status == 403
+
+    # the FHIR interface: the same rules, R4B resources
+    fid = to_fhir(patient.id)
+    statement = stack.api().get("/fhir/metadata")
+    assert CapabilityStatement.model_validate(statement).fhirVersion == "4.3.0"
+    everything = patient.api.get(f"/fhir/Patient/{fid}/$everything")
+    parsed = Bundle.model_validate(everything)
+    kinds = sorted({e.resource.get_resource_type() for e in parsed.entry})
+    assert kinds == ["Appointment", "DiagnosticReport", "Encounter", "Observation", "Patient"], kinds
+    encounters = doctor.get(f"/fhir/Encounter?patient=Patient/{fid}&_include=Encounter:patient"
+                            f"&_revinclude=DiagnosticReport:encounter")
+    Bundle.model_validate(encounters)
+    modes = [(e["resource"]["resourceType"], e["search"]["mode"]) for e in encounters["entry"]]
+    assert ("Encounter", "match") in modes and ("Patient", "include") in modes and (
+        "DiagnosticReport", "include") in modes
+    vitals = Bundle.model_validate(patient.api.get(f"/fhir/Observation?patient={fid}&category=vital-signs"))
+    assert [e.resource.component[0].valueQuantity.value for e in vitals.entry] == [142, 150]
+    assert stranger.api.send("GET", f"/fhir/Patient/{fid}/$everything").status == 404
+    refused = stranger.api.send("GET", f"/fhir/Encounter?patient={fid}")
+    assert refused.status == 403 and refused.body["resourceType"] == "OperationOutcome"
+    assert stranger.api.send("GET", f"/fhir/Encounter/{to_fhir(eid)}").status == 404
+    unknown = doctor.send("GET", f"/fhir/Encounter?patient={fid}&flavour=sweet")
+    assert unknown.status == 422 and unknown.body["issue"][0]["expression"] == ["flavour"]
+    assert doctor.send("GET", f"/fhir/Encounter?patient={fid}&_include=Encounter:nothing").status == 422
+    report = doctor.get(f"/fhir/DiagnosticReport/{to_fhir(result['id'])}")
+    assert report["resourceType"] == "DiagnosticReport" and report["basedOn"][0]["reference"].endswith(to_fhir(oid))
