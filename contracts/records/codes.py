@@ -13,8 +13,8 @@ from wenzhen.fields import Strict, printable
 
 IcdCode = Annotated[str, Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$", description="An ICD-10 code.",
                                examples=["I10"])]
-DrugCode = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9-]{2,31}$", description="The hospital's drug code.",
-                                examples=["AMX-250-CAP"])]
+DrugCode = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{2,31}$",
+                                description="The hospital's drug code (a letter first).", examples=["AMX-250-CAP"])]
 Label = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(printable)]
 Substance = Annotated[str, Field(pattern=r"^([a-z][a-z -]{1,63}|[A-Z][0-9]{2}[A-Z]{0,2}[0-9]{0,2})$",
                                  description="An active ingredient (lower-case INN, e.g. `amoxicillin`) or an ATC "

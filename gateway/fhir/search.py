@@ -22,17 +22,19 @@ def _listed(value):
     return [value] if isinstance(value, str) else value
 
 
-Repeated = Annotated[list[Annotated[str, Field(min_length=1, max_length=120)]], BeforeValidator(_listed),
-                     Field(max_length=10)]
+Include = Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z]{1,20}:[A-Za-z-]{1,30}$")]],
+                    BeforeValidator(_listed), Field(max_length=4)]
+Dates = Annotated[list[Annotated[str, Field(max_length=40)]], BeforeValidator(_listed), Field(max_length=4)]
+Token = Annotated[str, Field(pattern=r"^[A-Za-z0-9|:/.\-]{1,80}$")]
 
 
 class _Search(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
     count: int = Field(default=50, ge=1, le=MAX_COUNT, alias="_count", description="Page size (at most 200).")
-    include: Repeated = Field(default_factory=list, alias="_include",
+    include: Include = Field(default_factory=list, alias="_include",
                               description="e.g. `Encounter:patient` (see the CapabilityStatement).")
-    revinclude: Repeated = Field(default_factory=list, alias="_revinclude",
+    revinclude: Include = Field(default_factory=list, alias="_revinclude",
                                  description="e.g. `Condition:encounter` (see the CapabilityStatement).")
 
 
@@ -53,8 +55,8 @@ def _dates(values: list[str]) -> list[str]:
 
 
 class _PatientSearch(_Search):
-    patient: str | None = Field(default=None, max_length=80, description="`Patient/pat-…` or `pat-…`.")
-    date: Repeated = Field(default_factory=list, description="e.g. `ge2026-01-01` (repeatable).")
+    patient: Token | None = Field(default=None, description="`Patient/pat-…` or `pat-…`.")
+    date: Dates = Field(default_factory=list, description="e.g. `ge2026-01-01` (repeatable).")
 
     @field_validator("patient")
     @classmethod
@@ -68,30 +70,29 @@ class _PatientSearch(_Search):
 
 
 class EncounterSearch(_PatientSearch):
-    status: str | None = Field(default=None, max_length=20, description="in-progress or finished")
+    status: Token | None = Field(default=None, description="in-progress or finished")
 
 
 class ConditionSearch(_PatientSearch):
-    encounter: str | None = Field(default=None, max_length=80, description="`Encounter/enc-…`")
+    encounter: Token | None = Field(default=None, description="`Encounter/enc-…`")
 
 
 class MedicationRequestSearch(_PatientSearch):
-    status: str | None = Field(default=None, max_length=20,
-                               description="on-hold (awaiting review), active, cancelled")
-    encounter: str | None = Field(default=None, max_length=80)
+    status: Token | None = Field(default=None, description="on-hold (awaiting review), active, cancelled")
+    encounter: Token | None = None
 
 
 class AppointmentSearch(_PatientSearch):
-    status: str | None = Field(default=None, max_length=20)
+    status: Token | None = None
 
 
 class DiagnosticReportSearch(_PatientSearch):
-    encounter: str | None = Field(default=None, max_length=80)
+    encounter: Token | None = None
 
 
 class ObservationSearch(_PatientSearch):
-    category: str | None = Field(default=None, max_length=20, description="laboratory, vital-signs or survey")
-    code: str | None = Field(default=None, max_length=40, description="A LOINC code (or `system|code`).")
+    category: Token | None = Field(default=None, description="laboratory, vital-signs or survey")
+    code: Token | None = Field(default=None, description="A LOINC code (or `system|code`).")
 
 
 class AuditEventSearch(_PatientSearch):

@@ -40,6 +40,7 @@ from tests.integration.test_access_matrix import PNG
 pytestmark = pytest.mark.integration
 
 PROBLEM_JSON = "application/problem+json"
+FHIR_JSON = "application/fhir+json"
 OPERATORS = {"$gt": {"$gt": ""}, "$where": {"$where": "1"}}
 TEXTS = {"NUL": "a\u0000b", "RTL mark": "\u200f测试"}  # one string field at a time
 SURROGATE = "\ud800"
@@ -52,9 +53,10 @@ URL_VALUES = {  # path and query parameters, URL-encoded as a client would send 
     "huge number": "1" + "0" * 25,  # beyond the 64-bit integers a database stores
 }
 HUGE_INT = 10**25
-ROLES = ("patient", "consultant", "team_lead", "manager", "doctor", "admin")
+ROLES = ("patient", "consultant", "team_lead", "manager", "doctor", "pharmacist", "lab", "admin")
 STAFF = {"consultant": "consultant", "team_lead": "team_lead", "manager": "manager", "doctor": "doctor",
-         "admin": "admin", "spare": "consultant"}  # account -> role (the spare one for the admin to act on)
+         "pharmacist": "pharmacist", "lab": "lab", "admin": "admin",
+         "spare": "consultant"}  # account -> role (the spare one for the admin to act on)
 THREADS = 6
 
 
@@ -106,6 +108,8 @@ def build_world(stack) -> World:
         "manager": {**none, "article_id": article["id"], "code": department, "doctor_id": doctor, "table": "triage",
                     "complaint_id": complaint["id"], "account_id": staff["manager"].account_id},
         "doctor": {**none, "doctor_id": doctor, "account_id": doctor},
+        "pharmacist": {**none, "account_id": staff["pharmacist"].account_id},
+        "lab": {**none, "account_id": staff["lab"].account_id},
         "admin": {**none, "account_id": spare},
         "anonymous": {**none, "doctor_id": doctor},
     }
@@ -393,6 +397,9 @@ def judge(probe: Probe, resp: requests.Response) -> str | None:
     if status >= 500:
         return f"server error {status}: {resp.text[:200]}"
     if 400 <= status < 500:
+        if probe.operation.split(" ", 1)[1].startswith("/fhir"):  # the FHIR interface: an OperationOutcome
+            ok = kind == FHIR_JSON and resp.json().get("resourceType") == "OperationOutcome"
+            return None if ok else f"{status} is not an OperationOutcome ({kind})"
         return None if kind == PROBLEM_JSON else f"{status} is not problem+json ({kind})"
     if probe.expect_4xx:
         return f"accepted with {status}: {resp.text[:200]}"
