@@ -19,6 +19,7 @@ from wenzhen.crypto import Keyring, keyring
 from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 PLANS = "follow_up_plans"
+ADVICE = "follow_up_advice"  # _id appointment id: a signed report's advice, waiting for the visit to complete
 INDEXES = [
     Index(PLANS, [("appointment_id", ASCENDING)], unique=True, name="one_plan_per_visit"),
     Index(PLANS, [("patient_id", ASCENDING), ("due_date", ASCENDING)], name="by_patient"),
@@ -67,6 +68,25 @@ class FollowUpStore(CapabilityStore):
             tx[PLANS].insert_one(doc)
         except DuplicateKeyError:
             raise PlanExists() from None
+
+    def has_plan(self, appointment_id: str, tx: Tx) -> bool:
+        return tx[PLANS].find_one({"appointment_id": appointment_id}, {"_id": 1}) is not None
+
+    def visit_in(self, tx: Tx, appointment_id: str) -> AppointmentRecord | None:
+        return self._appointments.appointment(appointment_id, tx)
+
+    def save_advice(self, tx: Tx, appointment_id: str, days: int, doctor_id: str, sequence: int | None,
+                    now: datetime) -> None:
+        """The newest report's advice (an amendment's event may come first: an older one loses)."""
+        known = tx[ADVICE].find_one({"_id": appointment_id}, {"sequence": 1})
+        if known is not None and sequence is not None and (known.get("sequence") or 0) >= sequence:
+            return
+        tx[ADVICE].update_one({"_id": appointment_id}, {"$set": {"days": days, "doctor_id": doctor_id,
+                                                                 "sequence": sequence, "at": now}}, upsert=True)
+
+    def advice(self, tx: Tx, appointment_id: str) -> int | None:
+        doc = tx[ADVICE].find_one({"_id": appointment_id})
+        return doc["days"] if doc else None
 
     def plans(self, scope: Scope, limit: int = 50) -> list[Plan]:
         query = {name: value for name, value in (("patient_id", scope.patient_id), ("doctor_id", scope.doctor_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from contracts.booking.events import FollowUpDue, FollowUpPlanned
-from contracts.booking.schemas import FollowUpPlan, FollowUpRequest, Slot
+from contracts.booking.schemas import FollowUpPlan, FollowUpRequest, ServiceCode, Slot, Status
 from services.booking import scope
 from services.booking.appointments import usecases as appointments
 from services.booking.appointments.rules import SWEEP_BATCH
@@ -39,6 +39,42 @@ def plan_follow_up(store: FollowUpStore, caller: Caller, appointment_id: str, re
     except PlanExists:
         raise rules.plan_exists() from None
     return _view(store, plan, now, policy.horizon_days)
+
+
+def advised(store: FollowUpStore, tx: Tx, caller: Caller, appointment_id: str, days: int, doctor_id: str,
+            sequence: int | None, policy: Policy, now: datetime) -> None:
+    """A signed report advises a follow-up after ``days`` (records' ``report_signed``): the visit's plan is made now
+    if the visit is complete, else when it completes (:func:`visit_completed`). Online visits are planned by their
+    doctor (a plan follows an in-person visit)."""
+    store.save_advice(tx, appointment_id, days, doctor_id, sequence, now)
+    visit = store.visit_in(tx, appointment_id)
+    if visit is not None and visit.status == Status.completed:
+        _plan_from_advice(store, tx, caller, visit, days, policy, now)
+
+
+def visit_completed(store: FollowUpStore, tx: Tx, caller: Caller, appointment_id: str, policy: Policy,
+                    now: datetime) -> None:
+    """booking's own ``appointment_completed``: a report's advice waiting for it becomes the plan."""
+    days = store.advice(tx, appointment_id)
+    visit = store.visit_in(tx, appointment_id)
+    if days is not None and visit is not None:
+        _plan_from_advice(store, tx, caller, visit, days, policy, now)
+
+
+def _plan_from_advice(store: FollowUpStore, tx: Tx, caller: Caller, visit, days: int, policy: Policy,
+                      now: datetime) -> None:
+    if visit.online or store.has_plan(visit.id, tx):
+        return  # a plan follows an in-person visit, once (the doctor's own plan comes first)
+    offered = store.bookable(visit.doctor_id)
+    services = [s for s in (ServiceCode.follow_up, ServiceCode.online_video) if offered and s.value in offered.services]
+    if not services:
+        return
+    request = FollowUpRequest(after_days=days, service=services[0])
+    plan = rules.new_plan(ids.new_id("fup"), visit, request, policy.follow_up_remind_days, visit.doctor_id, now)
+    store.insert_plan(tx, plan)
+    tx.emit(FollowUpPlanned(**rules.plan_fields(plan), remind_on=plan.remind_on), subject=plan.id)
+    audit.record(tx, caller, CREATE, "follow-up", ENTITY, plan.id, patient_id=plan.patient_id,
+                 detail=f"{days} days, from the signed report")
 
 
 def list_plans(store: FollowUpStore, caller: Caller, *, now: datetime, horizon_days: int,

@@ -10,6 +10,7 @@ from contracts.identity.events import OtpIssued
 from contracts.identity.schemas import OtpDelivery
 from contracts.intake.events import ComplaintAnswered, PatientRegistered
 from contracts.notify.schemas import Notification
+from contracts.records.events import PrescriptionTookEffect, ResultReleased
 from services.notify.messages import rules, usecases
 from services.notify.messages.rules import Contact
 from services.notify.messages.store import MessageStore
@@ -64,21 +65,32 @@ class MessageEntrypoints:
         now = utcnow()
         text = rules.waitlist_offer_text(self._department(event.department), parse_iso(event.start),
                                          parse_iso(event.offer_expires_at), now)
-        usecases.booking_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
+        usecases.patient_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
                              "waitlist_offer", envelope.id, now)
 
     @consumes(AppointmentReminderDue)
     def remind_appointment(self, tx: Tx, event: AppointmentReminderDue, envelope: Envelope) -> None:
         text = rules.reminder_text(self._department(event.department), parse_iso(event.start),
                                    self._room(event.room), event.online)
-        usecases.booking_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
+        usecases.patient_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
                              rules.reminder_template(event.hours_before), envelope.id, utcnow())
 
     @consumes(FollowUpDue)
     def remind_follow_up(self, tx: Tx, event: FollowUpDue, envelope: Envelope) -> None:
         text = rules.follow_up_text(self._department(event.department), date.fromisoformat(event.due_date))
-        usecases.booking_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
+        usecases.patient_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id), text,
                              "follow_up_due", envelope.id, utcnow())
+
+    # records' facts: that results are ready, that a prescription took effect (never what they say) --------------
+    @consumes(ResultReleased)
+    def tell_result_released(self, tx: Tx, event: ResultReleased, envelope: Envelope) -> None:
+        usecases.patient_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id),
+                             rules.RESULT_RELEASED_TEXT, "result_released", envelope.id, utcnow())
+
+    @consumes(PrescriptionTookEffect)
+    def tell_prescription_took_effect(self, tx: Tx, event: PrescriptionTookEffect, envelope: Envelope) -> None:
+        usecases.patient_sms(self.messages, tx, self.caller, event.patient_id, self._contact(event.patient_id),
+                             rules.PRESCRIPTION_EFFECTIVE_TEXT, "prescription_took_effect", envelope.id, utcnow())
 
     # a patient's own -------------------------------------------------------------------------------------------
     @rpc

@@ -33,6 +33,9 @@ REMINDER_ADVICE = {False: "请提前15分钟到达，凭预约二维码签到；
 ONLINE_PLACE = "线上视频问诊"
 NO_ROOM_PLACE = "门诊楼，请到服务台问询诊室"
 FOLLOW_UP_TEXT = "【问诊】复诊提醒：医生建议您于{due}前后到{department}复诊，请登录预约。"
+# records' facts: that something is ready, never what (no result, drug or diagnosis in an SMS)
+RESULT_RELEASED_TEXT = "【问诊】您的检查结果已出，请登录查看；如有疑问请咨询您的医生。"
+PRESCRIPTION_EFFECTIVE_TEXT = "【问诊】您的电子处方已经药师审核通过，请登录选择配送或到院取药。"
 DISPATCH_BATCH = 50
 LIST_LIMIT = 100
 

@@ -50,10 +50,10 @@ def complaint_answered(store: MessageStore, tx: Tx, caller: Caller, patient_id: 
                      template="complaint_answered", cause=cause, now=now, patient_id=patient_id)
 
 
-def booking_sms(store: MessageStore, tx: Tx, caller: Caller, patient_id: str, contact: Callable[[], Contact],
+def patient_sms(store: MessageStore, tx: Tx, caller: Caller, patient_id: str, contact: Callable[[], Contact],
                 text: str, template: str, cause: str, now: datetime) -> str | None:
-    """A message about a booking to the patient's number (``contact`` looks it up); nothing, and no look-up, for a
-    record whose number nobody confirmed."""
+    """A message to the patient's number (``contact`` looks it up): a booking's, or that records has something
+    ready; nothing, and no look-up, for a record whose number nobody confirmed."""
     if not store.reachable(patient_id, tx):
         return None
     return queue_sms(store, tx, caller, to=contact().phone, text=text, template=template, cause=cause, now=now,

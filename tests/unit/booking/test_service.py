@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from nameko.testing.services import worker_factory
 
-from contracts.booking.events import AppointmentBooked
+from contracts.booking.events import AppointmentBooked, AppointmentCompleted
 from contracts.booking.schemas import DepartmentInput, DoctorInput
 from contracts.identity.events import StaffAccountChanged, StaffAccountCreated
 from contracts.intake.events import ConsultationIntakeCompleted, PatientRegistered
+from contracts.records.events import ReportSigned
 from services.booking.appointments import store as appointment_store
 from services.booking.appointments.entrypoints import AppointmentEntrypoints
 from services.booking.catalogue import store as catalogue_store
@@ -61,7 +62,8 @@ def test_the_subscriptions_keep_their_names():
                 if hasattr(ep, "event_type")}
     assert handlers == {name: (event.source, event.type) for name, event in (
         ("on_patient_registered", PatientRegistered), ("on_consultation_intake_completed", ConsultationIntakeCompleted),
-        ("on_staff_account_created", StaffAccountCreated), ("on_staff_account_changed", StaffAccountChanged))}
+        ("on_staff_account_created", StaffAccountCreated), ("on_staff_account_changed", StaffAccountChanged),
+        ("on_report_signed", ReportSigned), ("on_visit_completed", AppointmentCompleted))}
 
 
 def test_intake_books_for_a_consultation_as_the_consultant(monkeypatch):

@@ -21,6 +21,7 @@ class FakeFollowUpStore(FakeCapabilityStore):
         self.doctors = dict(doctors or {})
         self.appointments: dict[str, AppointmentRecord] = {}
         self.plans_: dict[str, Plan] = {}
+        self.advice_: dict[str, tuple[int, int | None]] = {}  # appointment -> (days, the report event's sequence)
 
     def visit(self, appointment_id: str) -> AppointmentRecord | None:
         return self.appointments.get(appointment_id)
@@ -35,6 +36,20 @@ class FakeFollowUpStore(FakeCapabilityStore):
 
     def free_slots(self, before: datetime, **filters) -> list[SlotRecord]:
         return free_slots(self.slots.values(), before, **filters)
+
+    def visit_in(self, tx, appointment_id: str) -> AppointmentRecord | None:
+        return self.appointments.get(appointment_id)
+
+    def has_plan(self, appointment_id: str, tx) -> bool:
+        return any(p.appointment_id == appointment_id for p in self.plans_.values())
+
+    def save_advice(self, tx, appointment_id: str, days: int, doctor_id: str, sequence, now) -> None:
+        known = self.advice_.get(appointment_id)
+        if known is None or sequence is None or (known[1] or 0) < sequence:
+            self.advice_[appointment_id] = (days, sequence)
+
+    def advice(self, tx, appointment_id: str) -> int | None:
+        return self.advice_[appointment_id][0] if appointment_id in self.advice_ else None
 
     def insert_plan(self, tx, plan: Plan) -> None:
         if any(p.appointment_id == plan.appointment_id for p in self.plans_.values()):

@@ -157,3 +157,38 @@ def test_who_sees_follow_up_plans(store):
         listed(store, MANAGER, patient_id="pat_1")
     reads = [e for e in store.audited if e["entity_type"] == "CarePlan" and e["action"] == "R"]
     assert len(reads) == 4 and all(e["patient_id"] == "pat_1" for e in reads)
+
+
+# a follow-up advised in a signed report (records' report_signed) --------------------------------------------------
+BOOKING = appointment_rules.SYSTEM
+
+
+def test_a_reports_advice_plans_a_completed_visits_follow_up_once(store):
+    visit = appointment(store)
+    store.transact(lambda tx: usecases.advised(store, tx, BOOKING, visit.id, 28, DOCTOR_ID, 2, POLICY, NOW))
+    [planned] = emitted(store, FollowUpPlanned)
+    assert planned.appointment_id == visit.id and planned.service == "follow_up"
+    assert planned.due_date == (local(MONDAY, "08:20").date() + timedelta(days=28)).isoformat()
+    store.transact(lambda tx: usecases.advised(store, tx, BOOKING, visit.id, 14, DOCTOR_ID, 3, POLICY, NOW))
+    assert len(emitted(store, FollowUpPlanned)) == 1  # the visit's plan exists: an amendment's advice adds none
+
+
+def test_advice_before_the_visit_completes_waits_for_it(store):
+    visit = appointment(store, status=Status.checked_in)
+    store.transact(lambda tx: usecases.advised(store, tx, BOOKING, visit.id, 28, DOCTOR_ID, 2, POLICY, NOW))
+    assert emitted(store, FollowUpPlanned) == []
+    store.transact(lambda tx: usecases.visit_completed(store, tx, BOOKING, "apt_other", POLICY, NOW))
+    assert emitted(store, FollowUpPlanned) == []
+    store.appointments[visit.id] = replace(visit, status=Status.completed, completed_at=NOW)
+    store.transact(lambda tx: usecases.visit_completed(store, tx, BOOKING, visit.id, POLICY, NOW))
+    assert [p.appointment_id for p in emitted(store, FollowUpPlanned)] == [visit.id]
+    assert store.audited[-1]["detail"] == "28 days, from the signed report"
+
+
+def test_an_online_visit_or_a_doctor_without_follow_up_services_gets_no_plan_from_advice(store):
+    online = appointment(store, online=True)
+    store.transact(lambda tx: usecases.advised(store, tx, BOOKING, online.id, 28, DOCTOR_ID, 2, POLICY, NOW))
+    store.doctors[DOCTOR_ID] = replace(PROFILE, services=("first_visit",))
+    visit = appointment(store, hhmm="08:15")
+    store.transact(lambda tx: usecases.advised(store, tx, BOOKING, visit.id, 28, DOCTOR_ID, 2, POLICY, NOW))
+    assert emitted(store, FollowUpPlanned) == []

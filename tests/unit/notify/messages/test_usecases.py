@@ -48,10 +48,10 @@ def test_a_relative_s_record_gets_no_welcome_and_no_booking_message_later(store)
     looked_up: list[str] = []
     assert welcome(store, "pat_child", "child", looked_up=looked_up) is None
     assert looked_up == [] and store.notifications == {}  # not even looked up
-    skipped = store.transact(lambda tx: usecases.booking_sms(store, tx, NOTIFY, "pat_child", lambda: CONTACT,
+    skipped = store.transact(lambda tx: usecases.patient_sms(store, tx, NOTIFY, "pat_child", lambda: CONTACT,
                                                              "提醒", "follow_up_due", "evt_2", NOW))
     assert skipped is None and store.notifications == {}
-    sent = store.transact(lambda tx: usecases.booking_sms(store, tx, NOTIFY, "pat_1", lambda: CONTACT, "提醒",
+    sent = store.transact(lambda tx: usecases.patient_sms(store, tx, NOTIFY, "pat_1", lambda: CONTACT, "提醒",
                                                           "follow_up_due", "evt_3", NOW))
     assert store.notifications[sent]["template"] == "follow_up_due"
 
