@@ -429,6 +429,32 @@ def test_the_doctor_plans_a_follow_up_and_the_patient_is_reminded(clinic):
     assert after["status"] == "booked" and after["booked_appointment_id"] == booked["id"]
 
 
+def test_the_follow_up_a_signed_report_advises_becomes_the_visits_plan_when_it_completes(clinic):
+    stack, doctor = clinic.stack, clinic.doctor.as_user
+    user = stack.patient()
+    visit = user.api.post("/v1/appointments", {"patient_id": user.id, "slot_id": clinic.slot_at(clinic.d1, "10:00")})
+    stack.db("booking")["appointments"].update_one({"_id": visit["id"]},
+                                                   {"$set": {"start": datetime.now(UTC) + timedelta(minutes=20)}})
+    code = clinic.appointment(visit["id"])["checkin_code"]
+    assert clinic.send("POST", f"/v1/appointments/{visit['id']}/check-in", clinic.consultant,
+                       {"code": code}).status_code == 200
+    wait_until(lambda: stack.db("records")["appointments"].find_one({"_id": visit["id"], "kind": "visit"}),
+               timeout=30, what="records to hear of the booking")
+    eid = doctor.post("/v1/encounters", {"appointment_id": visit["id"]})["id"]
+    doctor.call("PUT", f"/v1/encounters/{eid}/report", {
+        "condition_analysis": "尿频两周。", "diagnoses": [{"code": "N41.1", "text": "慢性前列腺炎"}],
+        "follow_up_in_days": 14})
+    doctor.post(f"/v1/encounters/{eid}/report/sign")
+    wait_until(lambda: stack.db("booking")["follow_up_advice"].find_one({"_id": visit["id"]}), timeout=30,
+               what="booking to hear the report's advice")
+    assert user.api.get(f"/v1/follow-ups?patient_id={user.id}") == []  # the visit is not complete yet
+    assert clinic.send("POST", f"/v1/appointments/{visit['id']}/complete", clinic.doctor).status_code == 200
+    (plan,) = wait_until(lambda: user.api.get(f"/v1/follow-ups?patient_id={user.id}"), timeout=30,
+                         what="the plan made from the advice")
+    today = datetime.now(hospital_zone()).date()
+    assert plan["appointment_id"] == visit["id"] and plan["due_date"] == (today + timedelta(days=14)).isoformat()
+
+
 def test_the_doctor_of_an_appointment_may_read_the_patients_record_until_it_is_cancelled(clinic):
     stack, consultant = clinic.stack, clinic.consultant
     patient = consultant.as_user.post("/v1/patients", {"name": "郑洁", "sex": "female", "birth_date": "1979-09-09",

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from contracts.intake.documents import resident_id_check_char
+from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -273,6 +274,9 @@ def test_results_from_a_laboratory_and_the_fhir_interface(stack):
     assert released["status"] == "released"
     assert doctor.send("POST", f"/v1/results/{result['id']}/release").status == 409
     assert [r["id"] for r in patient.api.get(f"/v1/results?patient_id={patient.id}")] == [result["id"]]
+    told = wait_until(lambda: [n for n in stack.notifications(patient.id) if n.get("template") == "result_released"],
+                      timeout=30, what="notify to tell the patient the results are ready")
+    assert len(told) == 1
 
     # the patient's own logs, read by the doctor as a series
     for minute, systolic in ((30, 150), (40, 142)):
