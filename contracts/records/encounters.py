@@ -88,6 +88,26 @@ class ReportVersion(BaseModel):
     reason: str | None = Field(default=None, description="Why it was amended (versions after the first).")
 
 
+ATTACHMENT_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp", "image/heic", "application/pdf")
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+class EncounterAttachmentQuery(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=120), AfterValidator(printable)] | None = Field(
+        default=None, description="The file's name as the doctor knows it (the kind is read from its bytes).")
+
+
+class EncounterAttachment(BaseModel):
+    """An image or a PDF kept with the encounter (encrypted at rest; never deleted)."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    added_by: str
+    added_at: str
+
+
 class Encounter(BaseModel):
     id: str
     patient_id: str
@@ -107,6 +127,7 @@ class Encounter(BaseModel):
     draft: ReportContent | None = Field(default=None, description="The unsigned report (the doctor's working copy).")
     report: list[ReportVersion] = Field(default_factory=list,
                                         description="The signed versions, oldest first; the last is current.")
+    attachments: list[EncounterAttachment] = Field(default_factory=list, description="Images and PDFs, oldest first.")
 
 
 class EncounterQuery(Strict):

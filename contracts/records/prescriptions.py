@@ -42,7 +42,7 @@ class Frequency(StrEnum):
     prn = "prn"  # when needed
 
 
-class Relationship(StrEnum):
+class GuardianRelationship(StrEnum):
     parent = "parent"
     guardian = "guardian"  # another legal guardian (监护人)
 
@@ -51,7 +51,7 @@ class Guardian(Strict):
     """The guardian present for a child under 6 (监护人), recorded on the prescription."""
 
     name: PersonName
-    relationship: Relationship
+    relationship: GuardianRelationship
 
 
 class ItemRequest(Strict):

@@ -8,8 +8,21 @@ they care for. Every read is audited; a patient sees who read their record (`GET
 """
 from __future__ import annotations
 
+import base64
+from urllib.parse import quote
+
 from contracts.records.codes import CodeQuery, DiagnosisCode, DiagnosisCodeEntry, Drug, DrugEntry, RevisionQuery
-from contracts.records.encounters import AmendmentRequest, Encounter, EncounterQuery, EncounterRequest, ReportContent
+from contracts.records.encounters import (
+    ATTACHMENT_TYPES,
+    MAX_ATTACHMENT_BYTES,
+    AmendmentRequest,
+    Encounter,
+    EncounterAttachment,
+    EncounterAttachmentQuery,
+    EncounterQuery,
+    EncounterRequest,
+    ReportContent,
+)
 from contracts.records.prescriptions import (
     ExtendRequest,
     Prescription,
@@ -27,7 +40,7 @@ from contracts.records.results import (
     ResultInput,
     ResultQuery,
 )
-from gateway.api import Call, Reply
+from gateway.api import Call, Reply, read_body_bytes
 from gateway.app_api import api
 from wenzhen.auth import Role
 
@@ -95,6 +108,28 @@ def sign_report(call: Call, encounter_id: str) -> dict:
 def amend_report(call: Call, encounter_id: str) -> Reply:
     """The whole corrected content and the reason: a new version; the earlier ones stay as they were."""
     return Reply(call.rpc("records", "amend_report", encounter_id, call.body.model_dump(mode="json")), 201)
+
+
+@api.route("POST", "/v1/encounters/{encounter_id}/attachments", summary="Keep an image or a PDF with the encounter",
+           tags=TAGS, allow=DOCTORS, query=EncounterAttachmentQuery, response=EncounterAttachment, status=201,
+           raw_body="The file's bytes (an image or a PDF); the kind is read from its content.",
+           errors={403: NOT_AUTHOR, 404: NOT_YOURS, 409: "The encounter is closed.", 413: "The file is too large.",
+                   422: "Not an image or a PDF (decided by its content), or empty."})
+def add_encounter_attachment(call: Call, encounter_id: str) -> Reply:
+    """Photos (JPEG, PNG, GIF, WebP, HEIC) and PDF documents up to 10 MiB, encrypted at rest and never deleted."""
+    data = read_body_bytes(call.req, MAX_ATTACHMENT_BYTES, what="file")
+    return Reply(call.rpc("records", "add_attachment", encounter_id, base64.b64encode(data).decode(),
+                          call.query.name), 201)
+
+
+@api.route("GET", "/v1/encounters/{encounter_id}/attachments/{attachment_id}", summary="Download an attachment",
+           tags=TAGS, allow=READERS, errors={404: NOT_YOURS}, media_types=ATTACHMENT_TYPES)
+def get_encounter_attachment(call: Call, encounter_id: str, attachment_id: str) -> Reply:
+    """The file as kept, with its detected Content-Type; always a download. Each download is audited."""
+    file = call.rpc("records", "get_attachment", encounter_id, attachment_id)
+    return Reply(base64.b64decode(file["data_b64"]), 200, {
+        "Content-Type": file["content_type"],
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(file['name'])}"})
 
 
 @api.route("POST", "/v1/encounters/{encounter_id}/close", summary="Close the encounter", tags=TAGS, allow=DOCTORS,

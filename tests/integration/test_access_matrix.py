@@ -61,6 +61,7 @@ class World:
     orders: dict[str, str]  # "a" / "b": an order in each encounter, waiting for its results
     results: dict[str, str]  # "a" / "b": a result (of another order) the laboratory recorded, released
     appointments: dict[str, str]  # "a" / "b": the visit each encounter records
+    documents: dict[str, str]  # "a" / "b": an image kept with each encounter
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
@@ -111,7 +112,7 @@ def world(stack) -> World:
                   "b": b.api.post("/v1/complaints", {**complaint, "patient_id": b.id})["id"]}
     # records: the matrix doctor sees a's relative (so the doctor cares for the relative, never for a or b); another
     # doctor sees b
-    encounters, prescriptions, orders, results, appointments = {}, {}, {}, {}, {}
+    encounters, prescriptions, orders, results, appointments, documents = {}, {}, {}, {}, {}, {}
     for key, doctor, patient, record, born, sex in (("a", sessions["doctor"], a, relative, "2018-05-06", "male"),
                                                     ("b", stack.staff("doctor"), b, b.id, "1990-03-04", "female")):
         visit = stack.visit(doctor, patient, patient_id=record)
@@ -121,6 +122,7 @@ def world(stack) -> World:
         d.call("PUT", f"/v1/encounters/{encounters[key]}/report", {
             "condition_analysis": "血压偏高。", "diagnoses": [{"code": "I10", "text": "原发性高血压"}]})
         d.post(f"/v1/encounters/{encounters[key]}/report/sign")
+        documents[key] = d.post(f"/v1/encounters/{encounters[key]}/attachments?name=x.png", PNG)["id"]
         patient.api.call("PUT", f"/v1/patients/{record}/identity-document",
                          {"document_type": "resident_id", "number": resident_id(born, sex)})
         d.post(f"/v1/patients/{record}/identity-verification", {"method": "in_person"})
@@ -131,7 +133,7 @@ def world(stack) -> World:
             {"code": "5804-0", "name": "尿蛋白", "text": "阴性"}]})["id"]
         d.post(f"/v1/results/{results[key]}/release")
     return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
-                 complaints, encounters, prescriptions, orders, results, appointments)
+                 complaints, encounters, prescriptions, orders, results, appointments, documents)
 
 
 RX = {"items": [{"drug_code": "AML-5-TAB", "dose": "5 mg", "route": "oral", "frequency": "qd", "days": 7,
@@ -510,7 +512,11 @@ MATRIX = [
             on_encounter(method, suffix, body, allowed=DOCTOR)) for method, suffix, body in (
         ("PUT", "/report", {"treatment_plan": "观察。"}), ("POST", "/report/sign", None),
         ("POST", "/amendments", {"reason": "笔误", "content": {}}), ("POST", "/close", None),
-        ("POST", "/prescriptions", RX), ("POST", "/orders", {"tests": ["血常规"]}))],
+        ("POST", "/prescriptions", RX), ("POST", "/orders", {"tests": ["血常规"]}),
+        ("POST", "/attachments", PNG))],
+    Route("GET", "/v1/encounters/{encounter_id}/attachments/{attachment_id}", READERS, NONE, lambda w, role, own: (
+        "GET", f"/v1/encounters/{w.encounters['a' if own else 'b']}/attachments/{w.documents['a' if own else 'b']}",
+        None)),
     Route("POST", "/v1/encounters", DOCTOR, NONE, refused_only(
         "POST", "/v1/encounters", {"appointment_id": "apt_none"}, DOCTOR), resourceless=True),
     Route("GET", "/v1/prescriptions", RX_READERS, NONE, lambda w, role, own: (

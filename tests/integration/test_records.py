@@ -148,6 +148,22 @@ def test_a_prescription_takes_effect_only_when_a_pharmacist_approves_it(stack):
         ("days_supply", "items[0].days"), ("formulary", "items[1].drug_code")}
     assert stack.db("records")["prescriptions"].count_documents({"encounter_id": eid}) == 0  # nothing stored
 
+    # an image kept with the encounter: encrypted at rest, read back by the patient, never by a stranger
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+    kept = doctor.send("POST", f"/v1/encounters/{eid}/attachments?name=%E8%88%8C%E8%8B%94.png", png)  # 舌苔.png
+    assert kept.status == 201 and kept.body["content_type"] == "image/png" and kept.body["size"] == len(png)
+    assert kept.body["name"] == "舌苔.png"
+    assert doctor.send("POST", f"/v1/encounters/{eid}/attachments?name=x.exe", b"MZ\x90\x00" * 10).status == 422
+    path = f"/v1/encounters/{eid}/attachments/{kept.body['id']}"
+    import urllib.request
+    request = urllib.request.Request(patient.api.base + path, headers={"Authorization": f"Bearer {patient.api.token}"})
+    with urllib.request.urlopen(request) as resp:
+        assert resp.read() == png and resp.headers["Content-Type"] == "image/png"
+    assert stranger.api.send("GET", path).status == 404
+    assert [a["id"] for a in patient.api.get(f"/v1/encounters/{eid}")["attachments"]] == [kept.body["id"]]
+    blob = stack.db("records")["encounter_file_blobs.chunks"].find_one()
+    assert blob is not None and png[8:40] not in bytes(blob["data"])
+
     signed = doctor.send("POST", f"/v1/encounters/{eid}/prescriptions", RX)
     assert signed.status == 201, signed.body
     rx = signed.body

@@ -64,6 +64,7 @@ from services.intake.patients.usecases import PatientAccess
 from services.intake.triage.advice import DoctorProfile
 from services.intake.triage.usecases import TriageRules
 from wenzhen import audit, ids
+from wenzhen import files as shared_files
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Role
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
@@ -538,8 +539,9 @@ def post_attachment(desk: Desk, caller: Caller, consultation_id: str, data: byte
         raise Conflict("Accept the consultation before writing in it.")
     if chat.status not in OPEN:
         raise Conflict("The consultation is closed; open a new one.")
-    content_type, kind = files.check(data, desk.policy.attachment_max_bytes)
-    stored = desk.store.put_file(consultation_id, data, files.clean_name(name, content_type), content_type, kind, now)
+    content_type, kind = shared_files.check(data, desk.policy.attachment_max_bytes)
+    stored = desk.store.put_file(consultation_id, data, shared_files.clean_name(name, content_type), content_type,
+                                 kind, now)
 
     def body(tx: Tx) -> Message:
         return _post(desk, tx, consultation_id, author=author, kind=stored.kind,

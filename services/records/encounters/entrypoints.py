@@ -2,6 +2,8 @@
 events (what records needs to know of a visit before its doctor opens the encounter, and who cares for whom)."""
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
 
 from contracts.booking.events import (
@@ -14,7 +16,14 @@ from contracts.booking.events import (
     AppointmentRescheduled,
 )
 from contracts.booking.schemas import VisitFacts
-from contracts.records.encounters import AmendmentRequest, Encounter, EncounterQuery, EncounterRequest, ReportContent
+from contracts.records.encounters import (
+    AmendmentRequest,
+    Encounter,
+    EncounterAttachment,
+    EncounterQuery,
+    EncounterRequest,
+    ReportContent,
+)
 from services.records.codes.rules import ICD10
 from services.records.codes.store import CodeStore
 from services.records.encounters import usecases
@@ -22,11 +31,19 @@ from services.records.encounters.rules import KnownAppointment
 from services.records.encounters.store import EncounterStore
 from wenzhen.consumer import consumes
 from wenzhen.crypto import keyring
-from wenzhen.errors import NotFound
+from wenzhen.errors import InvalidInput, NotFound, field_error
 from wenzhen.events import Envelope
 from wenzhen.service import ServiceRpc, call, rpc
 from wenzhen.storage import Tx
 from wenzhen.timez import parse_iso, utcnow
+
+
+def _decoded(data_b64: str) -> bytes:
+    try:
+        return base64.b64decode(data_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("The file is not base64.", [field_error("file", "is not base64", "encoding")]) from None
+
 
 STATUS_OF = {AppointmentConfirmed: "confirmed", AppointmentCancelled: "cancelled", AppointmentCheckedIn: "checked_in",
              AppointmentNoShow: "no_show", AppointmentCompleted: "completed"}
@@ -81,6 +98,17 @@ class EncounterEntrypoints:
     @rpc
     def amend_report(self, encounter_id: str, request: AmendmentRequest) -> Encounter:
         return usecases.amend(self.encounters, self.caller, encounter_id, request, self._active_codes, utcnow())
+
+    @rpc
+    def add_attachment(self, encounter_id: str, data_b64: str, name: str | None = None) -> EncounterAttachment:
+        return usecases.add_attachment(self.encounters, self.caller, encounter_id, _decoded(data_b64), name,
+                                       utcnow())
+
+    @rpc
+    def get_attachment(self, encounter_id: str, attachment_id: str) -> dict:
+        attachment, data = usecases.read_attachment(self.encounters, self.caller, encounter_id, attachment_id,
+                                                    utcnow())
+        return {**attachment.model_dump(mode="json"), "data_b64": base64.b64encode(data).decode()}
 
     @rpc
     def close_encounter(self, encounter_id: str) -> Encounter:

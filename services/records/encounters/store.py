@@ -1,15 +1,16 @@
 """Every MongoDB query of the encounters: the encounters, their signed report versions (inserted, never updated),
-and what records keeps of booking's appointments. The draft and every version's content are encrypted here, on the
-way in, and decrypted on the way out."""
+their attachments (in GridFS), and what records keeps of booking's appointments. The draft, every version's content
+and every attachment's bytes are encrypted here, on the way in, and decrypted on the way out."""
 from __future__ import annotations
 
 import json
 from datetime import datetime
 
+import gridfs
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from contracts.records.encounters import EncounterMode, EncounterStatus, ReportContent
+from contracts.records.encounters import EncounterAttachment, EncounterMode, EncounterStatus, ReportContent
 from services.records.encounters.rules import (
     APPOINTMENT_CARE,
     ENDED_APPOINTMENT,
@@ -25,6 +26,8 @@ ENCOUNTERS = "encounters"
 VERSIONS = "report_versions"  # _id "<encounter id>:<version>": one document per signed version, never changed
 APPOINTMENTS = "appointments"  # records' copy of booking's appointments
 ALLERGIES = "allergies"  # _id patient id: every drug allergy a signed report of the patient recorded (encrypted)
+FILES = "encounter_files"  # an attachment's description; its bytes, encrypted, in the GridFS bucket below
+BUCKET = "encounter_file_blobs"
 
 INDEXES = [
     Index(ENCOUNTERS, [("appointment_id", ASCENDING)], unique=True, name="one_per_appointment",
@@ -34,6 +37,7 @@ INDEXES = [
     Index(ENCOUNTERS, [("patient_id", ASCENDING), ("doctor_id", ASCENDING)], name="care"),
     Index(VERSIONS, [("encounter_id", ASCENDING), ("version", ASCENDING)], unique=True, name="by_encounter"),
     Index(APPOINTMENTS, [("patient_id", ASCENDING), ("doctor_id", ASCENDING), ("start", DESCENDING)], name="care"),
+    Index(FILES, [("encounter_id", ASCENDING), ("added_at", ASCENDING)], name="by_encounter"),
 ]
 
 
@@ -143,6 +147,33 @@ class EncounterStore(CapabilityStore):
                               content=self._open(d["content"], "content", d["_id"]), content_hash=d["content_hash"],
                               signed_by=d["signed_by"], signed_at=d["signed_at"], reason=d.get("reason"))
                 for d in self.db[VERSIONS].find({"encounter_id": encounter_id}).sort("version", ASCENDING)]
+
+    # attachments: inserted once, never changed or deleted ------------------------------------------------------
+    def _bucket(self) -> gridfs.GridFSBucket:
+        return gridfs.GridFSBucket(self.db.db, bucket_name=BUCKET)
+
+    def put_attachment(self, attachment_id: str, data: bytes) -> tuple[str, object]:
+        """The encrypted bytes (before the description is written in the transaction: an upload the transaction
+        then refuses leaves an orphan blob nobody can reach, never a description without its bytes)."""
+        kid, blob = self.keys.encrypt_bytes(data, field="attachment", record=attachment_id)
+        return kid, self._bucket().upload_from_stream(attachment_id, blob)
+
+    def insert_attachment(self, tx: Tx, encounter_id: str, attachment: EncounterAttachment, kid: str, blob_id,
+                          added_at: datetime) -> None:
+        tx[FILES].insert_one({"_id": attachment.id, "encounter_id": encounter_id, "name": attachment.name,
+                              "content_type": attachment.content_type, "size": attachment.size, "kid": kid,
+                              "blob_id": blob_id, "added_by": attachment.added_by, "added_at": added_at})
+
+    def attachments(self, encounter_id: str) -> list[tuple[dict, datetime]]:
+        return [(d, d["added_at"]) for d in self.db[FILES].find({"encounter_id": encounter_id}).sort("added_at",
+                                                                                                   ASCENDING)]
+
+    def read_attachment(self, encounter_id: str, attachment_id: str) -> tuple[dict, bytes] | None:
+        doc = self.db[FILES].find_one({"_id": attachment_id, "encounter_id": encounter_id})
+        if doc is None:
+            return None
+        blob = self._bucket().open_download_stream(doc["blob_id"]).read()
+        return doc, self.keys.decrypt_bytes(doc["kid"], blob, field="attachment", record=attachment_id)
 
     # the patient's allergies -------------------------------------------------------------------------------------
     def allergies(self, patient_id: str, tx: Tx | None = None) -> tuple[str, ...]:

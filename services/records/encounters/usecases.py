@@ -6,8 +6,10 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 
 from contracts.records.encounters import (
+    MAX_ATTACHMENT_BYTES,
     AmendmentRequest,
     Encounter,
+    EncounterAttachment,
     EncounterQuery,
     EncounterRequest,
     ReportContent,
@@ -18,10 +20,10 @@ from services.records.encounters import rules
 from services.records.encounters.rules import ENTITY, EncounterRecord, KnownAppointment, SignedVersion
 from services.records.encounters.store import EncounterExists, EncounterStore, encounter_exists
 from services.records.signing import content_hash
-from wenzhen import audit, ids
+from wenzhen import audit, files, ids
 from wenzhen.audit import CREATE, READ, UPDATE, Outcome
 from wenzhen.auth import Caller, Principal, Role
-from wenzhen.errors import Conflict, Forbidden, InvalidInput, field_error
+from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 from wenzhen.storage import Tx
 from wenzhen.timez import to_local_iso
 
@@ -79,7 +81,13 @@ def view(store: EncounterStore, encounter: EncounterRecord, caller: Caller) -> E
         draft=encounter.draft if author else None,
         report=[ReportVersion(version=v.version, content=v.content, content_hash=v.content_hash,
                               signed_by=v.signed_by, signed_at=to_local_iso(v.signed_at), reason=v.reason)
-                for v in versions])
+                for v in versions],
+        attachments=[_attachment(doc) for doc, _at in store.attachments(encounter.id)])
+
+
+def _attachment(doc: dict) -> EncounterAttachment:
+    return EncounterAttachment(id=doc["_id"], name=doc["name"], content_type=doc["content_type"], size=doc["size"],
+                      added_by=doc["added_by"], added_at=to_local_iso(doc["added_at"]))
 
 
 def _may_see(store: EncounterStore, caller: Caller, encounter: EncounterRecord, now: datetime) -> bool:
@@ -179,6 +187,40 @@ def save_draft(store: EncounterStore, caller: Caller, encounter_id: str, content
         return saved
 
     return view(store, store.transact(body), caller)
+
+
+def add_attachment(store: EncounterStore, caller: Caller, encounter_id: str, data: bytes, name: str | None,
+                   now: datetime) -> EncounterAttachment:
+    """An image or a PDF the encounter's doctor keeps with it while it is open (the kind read from its bytes);
+    encrypted at rest, never deleted."""
+    encounter = _writable(store, caller, encounter_id, "attach", now)
+    rules.require_open(encounter)
+    content_type, _kind = files.check(data, MAX_ATTACHMENT_BYTES, kinds=("image", "file"))
+    attachment = EncounterAttachment(id=ids.new_id("doc"), name=files.clean_name(name, content_type),
+                            content_type=content_type, size=len(data), added_by=caller.principal.sub,
+                            added_at=to_local_iso(now))
+    kid, blob_id = store.put_attachment(attachment.id, data)
+
+    def body(tx: Tx) -> None:
+        store.insert_attachment(tx, encounter_id, attachment, kid, blob_id, now)
+        audit.record(tx, caller, CREATE, "attach", ENTITY, encounter_id, patient_id=encounter.patient_id,
+                     detail=f"{attachment.id} {content_type}")
+
+    store.transact(body)
+    return attachment
+
+
+def read_attachment(store: EncounterStore, caller: Caller, encounter_id: str, attachment_id: str,
+                    now: datetime) -> tuple[EncounterAttachment, bytes]:
+    """Whoever may read the encounter; each download audited."""
+    encounter = authorized(store, caller, encounter_id, READ, "download", now)
+    found = store.read_attachment(encounter_id, attachment_id)
+    if found is None:
+        raise NotFound(f"No attachment {attachment_id} in encounter {encounter_id}.")
+    doc, data = found
+    audit.record(store, caller, READ, "download", ENTITY, encounter_id, patient_id=encounter.patient_id,
+                 detail=attachment_id)
+    return _attachment(doc), data
 
 
 def _codes_of(content: ReportContent | None) -> list[str]:

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from contracts.intake import history as history_contract
 from contracts.intake.consultations import ConsultationOpen, MessageInput, Transfer
-from services.intake.desk import files as attachments
 from services.intake.desk import rules
 from services.intake.desk.rules import Chat
+from wenzhen import files as attachments
 from wenzhen.auth import Caller, Principal, Role
 from wenzhen.errors import InvalidInput
 

@@ -24,6 +24,8 @@ class FakeEncounterStore(FakeCapabilityStore):
         self.versions_: dict[str, list[SignedVersion]] = {}
         self.appointments: dict[str, KnownAppointment] = {}
         self.allergies_: dict[str, tuple[str, ...]] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.files: dict[str, dict] = {}
 
     def insert_encounter(self, tx, e: EncounterRecord) -> None:
         if any(x.appointment_id == e.appointment_id for x in self.encounters_.values()):
@@ -74,6 +76,24 @@ class FakeEncounterStore(FakeCapabilityStore):
 
     def versions(self, encounter_id: str) -> list[SignedVersion]:
         return list(self.versions_.get(encounter_id, []))
+
+    def put_attachment(self, attachment_id: str, data: bytes):
+        self.blobs[attachment_id] = data
+        return "k1", attachment_id
+
+    def insert_attachment(self, tx, encounter_id: str, attachment, kid, blob_id, added_at) -> None:
+        self.files[attachment.id] = {"_id": attachment.id, "encounter_id": encounter_id, "name": attachment.name,
+                                     "content_type": attachment.content_type, "size": attachment.size,
+                                     "added_by": attachment.added_by, "added_at": added_at, "blob_id": blob_id}
+
+    def attachments(self, encounter_id: str):
+        return [(d, d["added_at"]) for d in self.files.values() if d["encounter_id"] == encounter_id]
+
+    def read_attachment(self, encounter_id: str, attachment_id: str):
+        doc = self.files.get(attachment_id)
+        if doc is None or doc["encounter_id"] != encounter_id:
+            return None
+        return doc, self.blobs[doc["blob_id"]]
 
     def allergies(self, patient_id: str, tx=None) -> tuple[str, ...]:
         return self.allergies_.get(patient_id, ())
