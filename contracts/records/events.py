@@ -153,3 +153,22 @@ class ResultReleased(_Result):
 
     type = "result_released"
     released_by: str = Field(description="The releasing doctor's staff account id")
+
+
+class LegalHoldPlaced(_Records):
+    """An admin placed a legal hold on a patient's record: nothing of it may be disposed of until it is released
+    (the reason stays in records)."""
+
+    type = "legal_hold_placed"
+    hold_id: str
+    patient_id: str
+    placed_by: str = Field(description="The admin's account id")
+
+
+class LegalHoldReleased(_Records):
+    """The legal hold was released: the retention periods apply again."""
+
+    type = "legal_hold_released"
+    hold_id: str
+    patient_id: str
+    released_by: str = Field(description="The admin's account id")

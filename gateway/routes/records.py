@@ -40,6 +40,7 @@ from contracts.records.results import (
     ResultInput,
     ResultQuery,
 )
+from contracts.records.retention import HoldRequest, LegalHold, Retention
 from gateway.api import Call, Reply, read_body_bytes
 from gateway.app_api import api
 from wenzhen.auth import Role
@@ -320,3 +321,29 @@ def record_log(call: Call, patient_id: str) -> Reply:
 def list_logs(call: Call, patient_id: str) -> list:
     """Newest first (`kind`, `since`, `until` narrow it)."""
     return call.rpc("records", "list_logs", patient_id, call.query.model_dump(mode="json", exclude_none=True))
+
+
+# legal holds and retention -------------------------------------------------------------------------------------------
+ADMINS = {Role.admin}
+
+
+@api.route("POST", "/v1/patients/{patient_id}/legal-hold", summary="Place a legal hold on a patient's record",
+           tags=TAGS, allow=ADMINS, request=HoldRequest, response=LegalHold, status=201,
+           errors={409: "The record is held already."})
+def place_legal_hold(call: Call, patient_id: str) -> Reply:
+    """Nothing of the record may be disposed of while it lasts, whatever the retention periods say (Wenzhen deletes
+    no clinical record; the hold binds whatever archive process comes after it). The reason is kept encrypted."""
+    return Reply(call.rpc("records", "place_legal_hold", patient_id, call.body.model_dump(mode="json")), 201)
+
+
+@api.route("POST", "/v1/patients/{patient_id}/legal-hold/release", summary="Release a legal hold", tags=TAGS,
+           allow=ADMINS, request=HoldRequest, response=LegalHold, errors={404: "No active legal hold on the record."})
+def release_legal_hold(call: Call, patient_id: str) -> dict:
+    return call.rpc("records", "release_legal_hold", patient_id, call.body.model_dump(mode="json"))
+
+
+@api.route("GET", "/v1/patients/{patient_id}/retention", summary="How long a patient's record is kept", tags=TAGS,
+           allow=ADMINS, response=Retention)
+def retention(call: Call, patient_id: str) -> dict:
+    """Records at least 15 years from the newest encounter; prescriptions 1–3 years by category; the active hold."""
+    return call.rpc("records", "retention", patient_id)

@@ -1,6 +1,7 @@
 """records: the electronic record — the code lists (``codes/``), encounters and the doctor's signed reports
 (``encounters/``), e-prescriptions and the pharmacists' review (``prescriptions/``), examination orders and their
-results (``results/``), the patients' own logs (``logs/``) — over one database, and one
+results (``results/``), the patients' own logs (``logs/``), legal holds and retention (``holds/``) — over one
+database, and one
 background loop, the **sweeper** (one records process at a time, by lease, every ``RECORDS_SWEEP_SECONDS``): it
 lapses prescriptions no pharmacist approved within their validity.
 
@@ -16,6 +17,8 @@ from services.records.codes import store as code_store
 from services.records.codes.entrypoints import CodeEntrypoints
 from services.records.encounters import store as encounter_store
 from services.records.encounters.entrypoints import EncounterEntrypoints
+from services.records.holds import store as hold_store
+from services.records.holds.entrypoints import HoldEntrypoints
 from services.records.logs import store as log_store
 from services.records.logs.entrypoints import LogEntrypoints
 from services.records.prescriptions import store as prescription_store
@@ -72,11 +75,11 @@ class RecordsTimers(DependencyProvider):
 
 
 class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoints, ResultEntrypoints,
-                     LogEntrypoints, ServiceBase):
+                     LogEntrypoints, HoldEntrypoints, ServiceBase):
     name = "records"
     settings_class = RecordsSettings
     indexes = [*code_store.INDEXES, *encounter_store.INDEXES, *prescription_store.INDEXES, *result_store.INDEXES,
-               *log_store.INDEXES]
+               *log_store.INDEXES, *hold_store.INDEXES]
     upgrades = code_store.UPGRADES
 
     timers = RecordsTimers()

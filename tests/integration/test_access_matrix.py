@@ -551,6 +551,11 @@ MATRIX = [
     Route("GET", "/v1/patients/{patient_id}/logs", frozenset({"patient"}), NONE, on_patient("GET", "/logs")),
     # the FHIR interface: the same services answer, so the same rules (a refusal: 403/404 as an OperationOutcome)
     *fhir_routes(),
+    Route("GET", "/v1/patients/{patient_id}/retention", ADMIN, ADMIN, on_patient("GET", "/retention")),
+    Route("POST", "/v1/patients/{patient_id}/legal-hold", ADMIN, NONE, refused_only(
+        "POST", "/v1/patients/pat_none/legal-hold", {"reason": "矩阵"}, ADMIN), resourceless=True),
+    Route("POST", "/v1/patients/{patient_id}/legal-hold/release", ADMIN, NONE, refused_only(
+        "POST", "/v1/patients/pat_none/legal-hold/release", {"reason": "矩阵"}, ADMIN), resourceless=True),
     Route("GET", "/v1/codes/icd10", CODE_READERS, NONE, fixed("GET", "/v1/codes/icd10?q=I1"), resourceless=True),
     Route("PUT", "/v1/codes/icd10/{code}", MANAGER, NONE, lambda w, role, own: (
         "PUT", f"/v1/codes/icd10/Y{next(_sequence) % 100:02d}.{next(_sequence) % 10}",

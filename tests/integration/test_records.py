@@ -205,6 +205,17 @@ def test_a_prescription_takes_effect_only_when_a_pharmacist_approves_it(stack):
     assert mine.dispenseRequest.expectedSupplyDuration.value == 7 and mine.dispenseRequest.validityPeriod.end
     assert [p["id"] for p in patient.api.get(f"/v1/prescriptions?patient_id={patient.id}")] == [second["id"], rx["id"]]
 
+    admin = stack.admin().as_user
+    held = admin.send("POST", f"/v1/patients/{patient.id}/legal-hold", {"reason": "医疗纠纷，法院调取病历"})
+    assert held.status == 201 and held.body["active"]
+    assert admin.send("POST", f"/v1/patients/{patient.id}/legal-hold", {"reason": "again"}).status == 409
+    kept = admin.get(f"/v1/patients/{patient.id}/retention")
+    assert kept["encounters"] == 1 and kept["prescriptions"] == 2 and kept["hold"]["reason"] == "医疗纠纷，法院调取病历"
+    assert int(kept["records_until"][:4]) == int(rx["signed_at"][:4]) + 15
+    released = admin.post(f"/v1/patients/{patient.id}/legal-hold/release", {"reason": "纠纷已结案"})
+    assert not released["active"] and admin.get(f"/v1/patients/{patient.id}/retention")["hold"] is None
+    assert doctor.send("GET", f"/v1/patients/{patient.id}/retention").status == 403
+
     db = stack.db("records")
     events = [(e["subject"], e["type"]) for e in db["outbox"].find({"subject": {"$in": [rx["id"], second["id"]]}})
               .sort([("subject", 1), ("sequence", 1)])]

@@ -107,6 +107,12 @@ class EncounterStore(CapabilityStore):
             query["status"] = status
         return [self._record(d) for d in self.db[ENCOUNTERS].find(query).sort("opened_at", DESCENDING).limit(limit)]
 
+    def span(self, patient_id: str) -> tuple[int, datetime | None]:
+        """How many encounters the patient has, and when the newest opened (index ``by_patient``)."""
+        newest = self.db[ENCOUNTERS].find_one({"patient_id": patient_id}, {"opened_at": 1},
+                                              sort=[("opened_at", DESCENDING)])
+        return self.db[ENCOUNTERS].count_documents({"patient_id": patient_id}), newest["opened_at"] if newest else None
+
     def save_draft(self, tx: Tx, encounter_id: str, content: ReportContent, now: datetime) -> EncounterRecord | None:
         """Only while open and unsigned (the condition is the filter)."""
         return self._record(update_and_read(

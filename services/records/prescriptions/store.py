@@ -95,6 +95,13 @@ class PrescriptionStore(CapabilityStore):
         order = ASCENDING if oldest_first else DESCENDING
         return [self._record(d) for d in self.db[PRESCRIPTIONS].find(query).sort("signed_at", order).limit(limit)]
 
+    def retention_span(self, patient_id: str) -> tuple[int, datetime | None]:
+        """How many prescriptions the patient has, and the latest end of their retention (index ``by_patient``)."""
+        latest = self.db[PRESCRIPTIONS].find_one({"patient_id": patient_id}, {"retain_until": 1},
+                                                 sort=[("retain_until", DESCENDING)])
+        return (self.db[PRESCRIPTIONS].count_documents({"patient_id": patient_id}),
+                latest["retain_until"] if latest else None)
+
     def current_items(self, patient_id: str, now: datetime) -> tuple[PrescribedItem, ...]:
         """Items of the patient's prescriptions that are, or may yet be, in effect and whose supply lasts (the
         index ``by_patient_supply``: a handful, however long the patient's history)."""
