@@ -17,6 +17,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 
+from wenzhen.crypto import Keyring, keyring
 from wenzhen.events import Envelope, EventData
 
 T = TypeVar("T")
@@ -239,10 +240,20 @@ class CapabilityStore:
     """Base of a capability's store (``services/<name>/<capability>/store.py``): every MongoDB query of the
     capability is a named method of the subclass, over the service's database. The base gives the transaction
     (``transact(body)``: body gets the :class:`Tx`, with ``emit``) and the audit log, which ``wenzhen.audit.record``
-    appends to outside a transaction; nothing else of the raw database is reachable through it."""
+    appends to outside a transaction; nothing else of the raw database is reachable through it. ``keys`` encrypt
+    and decrypt the capability's personal and clinical fields (the process's keyring unless a test gives its own)."""
 
-    def __init__(self, db: Store) -> None:
+    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
         self.db = db
+        self._keys = keys
+
+    @property
+    def keys(self) -> Keyring:
+        return self._keys or keyring()
+
+    def _on(self, tx: Tx | None):
+        """The transaction when given (its snapshot and session), else the database."""
+        return tx if tx is not None else self.db
 
     def transact(self, body: Callable[[Tx], T]) -> T:
         return self.db.transact(body)

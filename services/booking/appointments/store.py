@@ -140,12 +140,9 @@ def _in_line(doc: dict) -> InLine:
 
 class AppointmentStore(CapabilityStore):
     def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
+        super().__init__(db, keys)
         self._catalogue = CatalogueStore(db, keys)
         self._schedules = ScheduleStore(db, keys)
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
 
     # what appointments need of the catalogue (narrow records) ------------------------------------------------------
     def bookable(self, doctor_id: str, tx: Tx | None = None) -> Bookable | None:

@@ -9,9 +9,8 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.booking.schemas import Department, Doctor, DoctorInput, Room, ServiceCode, ServiceSettings
 from services.booking.catalogue.rules import Bookable, StaffAccount, service_settings
-from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, field_error
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 
 DEPARTMENTS = "departments"
 DOCTORS = "doctors"
@@ -29,17 +28,6 @@ def _taken(field: str, detail: str) -> Conflict:
 
 
 class CatalogueStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     # departments -----------------------------------------------------------------------------------------------
     def insert_department(self, tx: Tx, department: Department, now: datetime) -> None:
         try:

@@ -15,7 +15,7 @@ from services.booking.followups.rules import Plan
 from services.booking.schedules.rules import SlotRecord
 from services.booking.schedules.store import ScheduleStore
 from services.booking.scope import Scope
-from wenzhen.crypto import Keyring, keyring
+from wenzhen.crypto import Keyring
 from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
 
 PLANS = "follow_up_plans"
@@ -34,14 +34,9 @@ class PlanExists(Exception):
 
 class FollowUpStore(CapabilityStore):
     def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
+        super().__init__(db, keys)
         self._appointments = AppointmentStore(db, keys)
         self._schedules = ScheduleStore(db, keys)
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
 
     # what the plans need of the other capabilities ---------------------------------------------------------------
     def visit(self, appointment_id: str) -> AppointmentRecord | None:

@@ -43,11 +43,8 @@ def slot_document(slot: SlotRecord) -> dict:
 
 class ScheduleStore(CapabilityStore):
     def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
+        super().__init__(db, keys)
         self._catalogue = CatalogueStore(db, keys)
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
 
     # what the schedules need of the catalogue (narrow records) -----------------------------------------------------
     def bookable(self, doctor_id: str) -> Bookable | None:

@@ -63,7 +63,7 @@ def _after(doc: dict | None) -> Entry | None:
 
 class WaitlistStore(CapabilityStore):
     def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
+        super().__init__(db, keys)
         self.places = AppointmentStore(db, keys)  # the places and offered appointments (appointments' store)
 
     def bookable(self, doctor_id: str) -> Bookable | None:

@@ -25,7 +25,7 @@ from services.identity.accounts.rules import (
 )
 from wenzhen import ratelimit
 from wenzhen.auth import Role
-from wenzhen.crypto import Keyring, keyring
+from wenzhen.crypto import Keyring
 from wenzhen.errors import Conflict, field_error
 from wenzhen.ratelimit import Limit
 from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
@@ -89,17 +89,6 @@ class Limits:
 
 class IdentityStoreBase(Limits, CapabilityStore):
     """The keys every identity store encrypts and indexes with."""
-
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
 
     def login_index(self, login: str) -> str:
         return self.keys.blind_index("login", login_value(login))

@@ -8,9 +8,9 @@ from pymongo import ASCENDING, DESCENDING
 
 from services.intake.complaints.rules import OPEN, ComplaintRecord, HistoryItem
 from wenzhen import ratelimit
-from wenzhen.crypto import Keyring, keyring
+from wenzhen.crypto import Keyring
 from wenzhen.ratelimit import Limit
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
+from wenzhen.storage import CapabilityStore, Index, Tx, find_and_modify
 
 COMPLAINTS = "complaints"
 
@@ -73,14 +73,6 @@ def to_record(keys: Keyring, doc: dict, texts: bool = True) -> ComplaintRecord:
 
 
 class ComplaintStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
     def hit_limit(self, limit: Limit, key: str) -> None:
         ratelimit.hit(self.db, limit, key)
 

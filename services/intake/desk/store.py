@@ -20,9 +20,8 @@ from services.intake.desk import routing, shifts
 from services.intake.desk.files import StoredFile
 from services.intake.desk.rules import OPEN, PATIENT_AUTHORS, STAFF_AUTHORS, Chat, Incident
 from wenzhen import ids
-from wenzhen.crypto import Keyring, keyring
 from wenzhen.errors import Conflict, NotFound
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
+from wenzhen.storage import CapabilityStore, Index, Tx, find_and_modify
 from wenzhen.timez import as_utc, to_local_iso
 
 CONSULTATIONS = "consultations"
@@ -72,17 +71,6 @@ def _chat(doc: dict) -> Chat:
 
 
 class DeskStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     # consultations -----------------------------------------------------------------------------------------------
     def insert_chat(self, tx: Tx, chat: Chat, now: datetime) -> None:
         tx[CONSULTATIONS].insert_one({

@@ -19,10 +19,10 @@ from contracts.intake.patients import (
 )
 from services.intake.patients.rules import PatientFacts, RemovedLink, self_taken
 from wenzhen import ids, ratelimit
-from wenzhen.crypto import Keyring, keyring
+from wenzhen.crypto import Keyring
 from wenzhen.errors import Conflict, field_error
 from wenzhen.ratelimit import Limit
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, find_and_modify
+from wenzhen.storage import CapabilityStore, Index, Tx, find_and_modify
 from wenzhen.timez import to_local_iso
 
 PATIENTS = "patients"
@@ -102,17 +102,6 @@ def to_patient(keys: Keyring, doc: dict) -> Patient:
 
 
 class PatientStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     # records -----------------------------------------------------------------------------------------------------
     def insert_patient(self, tx: Tx, patient_id: str, registration: PatientRegistration, registered_by: str,
                        now: datetime) -> Patient:

@@ -37,9 +37,6 @@ def _to_table(doc: dict) -> RuleTable:
 
 
 class RuleTableStore(CapabilityStore):
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     def latest(self, table: str, tx: Tx | None = None) -> RuleTable | None:
         """The newest stored version (one indexed query), in ``tx`` when given."""
         for doc in self._on(tx)[RULE_TABLES].find({"table": table}).sort("table_version", DESCENDING).limit(1):

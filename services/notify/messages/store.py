@@ -8,8 +8,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.notify.schemas import Notification
 from services.notify.messages.rules import QueuedSms
-from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Tx
 from wenzhen.timez import to_local_iso
 
 NOTIFICATIONS = "notifications"
@@ -23,17 +22,6 @@ INDEXES = [
 
 
 class MessageStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     def insert_sms(self, tx: Tx, notification_id: str, *, to: str, text: str, template: str, cause: str,
                    patient_id: str | None, now: datetime) -> None:
         tx[NOTIFICATIONS].insert_one({

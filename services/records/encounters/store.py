@@ -18,9 +18,9 @@ from services.records.encounters.rules import (
     KnownAppointment,
     SignedVersion,
 )
-from wenzhen.crypto import Keyring, keyring
+from wenzhen.crypto import Keyring
 from wenzhen.errors import Conflict, field_error
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 
 ENCOUNTERS = "encounters"
 VERSIONS = "report_versions"  # _id "<encounter id>:<version>": one document per signed version, never changed
@@ -46,17 +46,6 @@ class EncounterExists(Exception):
 
 
 class EncounterStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
-    def _on(self, tx: Tx | None):
-        return tx if tx is not None else self.db
-
     def _seal(self, content: ReportContent, field: str, record: str) -> dict:
         return self.keys.encrypt(content.model_dump_json(), field=field, record=record)
 

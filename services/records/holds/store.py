@@ -7,8 +7,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
 from contracts.records.retention import LegalHold
-from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 from wenzhen.timez import to_local_iso
 
 HOLDS = "legal_holds"
@@ -22,14 +21,6 @@ class HoldExists(Exception):
 
 
 class HoldStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
     def _hold(self, doc: dict | None) -> LegalHold | None:
         if doc is None:
             return None

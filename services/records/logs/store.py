@@ -9,8 +9,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.records.results import GlucoseTiming, LogKind
 from services.records.logs.rules import LogRecord
-from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx
+from wenzhen.storage import CapabilityStore, Index, Tx
 
 LOGS = "patient_logs"
 
@@ -20,14 +19,6 @@ INDEXES = [Index(LOGS, [("patient_id", ASCENDING), ("kind", ASCENDING), ("measur
 
 
 class LogStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
     def insert(self, tx: Tx, entry: LogRecord) -> None:
         values = {"systolic": entry.systolic, "diastolic": entry.diastolic, "value": entry.value,
                   "timing": entry.timing.value if entry.timing else None, "note": entry.note}

@@ -15,8 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 
 from contracts.records.prescriptions import Guardian, PrescribedItem, PrescriptionStatus, Review
 from services.records.prescriptions.rules import PrescriptionRecord
-from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 from wenzhen.timez import to_local_iso
 
 PRESCRIPTIONS = "prescriptions"
@@ -34,14 +33,6 @@ INDEXES = [
 
 
 class PrescriptionStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
     def _record(self, doc: dict | None) -> PrescriptionRecord | None:
         if doc is None:
             return None

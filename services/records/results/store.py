@@ -12,8 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.records.results import Category, ObservationView, OrderStatus, ResultStatus
 from services.records.results.rules import OrderRecord, ResultRecord
-from wenzhen.crypto import Keyring, keyring
-from wenzhen.storage import CapabilityStore, Index, Store, Tx, update_and_read
+from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 
 ORDERS = "orders"
 RESULTS = "results"
@@ -33,14 +32,6 @@ class ResultExists(Exception):
 
 
 class ResultStore(CapabilityStore):
-    def __init__(self, db: Store, keys: Keyring | None = None) -> None:
-        super().__init__(db)
-        self._keys = keys
-
-    @property
-    def keys(self) -> Keyring:
-        return self._keys or keyring()
-
     def _seal(self, value, field: str, record: str) -> dict:
         return self.keys.encrypt(json.dumps(value, ensure_ascii=False), field=field, record=record)
 
