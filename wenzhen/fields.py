@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from wenzhen.ids import ALPHABET
+
 
 class Strict(BaseModel):
     """A request body or query: unknown fields are refused (a misspelt field is an error, not ignored)."""
@@ -39,3 +41,5 @@ Mobile = Annotated[str, AfterValidator(normalize_mobile),
                    Field(description="Mainland China mobile number; +86 prefix allowed.", examples=["13812345678"])]
 PersonName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(printable)]
 SmsCode = Annotated[str, Field(pattern=r"^\d{6}$", description="6 digits.", examples=["123456"])]
+PatientId = Annotated[str, Field(pattern=f"^pat_[{ALPHABET}]{{26}}$", description="A patient record's id (pat_…).",
+                                 examples=["pat_01JD3Q5X7C9V2B8N4M6K1H0G2F"])]

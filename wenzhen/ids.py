@@ -12,6 +12,7 @@ import threading
 import time
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ALPHABET = _ALPHABET  # Crockford base32
 _RANDOM_BITS = 80
 _lock = threading.Lock()
 _last = [0, 0]  # the millisecond and random part of the last id made here

@@ -34,7 +34,7 @@ class LegalHold(BaseModel):
     release_reason: str | None = None
 
 
-class Retention(BaseModel):
+class RecordRetention(BaseModel):
     """What keeps a patient's record, and until when at least."""
 
     patient_id: str

@@ -40,7 +40,7 @@ from contracts.records.results import (
     ResultInput,
     ResultQuery,
 )
-from contracts.records.retention import HoldRequest, LegalHold, Retention
+from contracts.records.retention import HoldRequest, LegalHold, RecordRetention
 from gateway.api import Call, Reply, read_body_bytes
 from gateway.app_api import api
 from wenzhen.auth import Role
@@ -343,7 +343,7 @@ def release_legal_hold(call: Call, patient_id: str) -> dict:
 
 
 @api.route("GET", "/v1/patients/{patient_id}/retention", summary="How long a patient's record is kept", tags=TAGS,
-           allow=ADMINS, response=Retention)
+           allow=ADMINS, response=RecordRetention)
 def retention(call: Call, patient_id: str) -> dict:
     """Records at least 15 years from the newest encounter; prescriptions 1–3 years by category; the active hold."""
     return call.rpc("records", "retention", patient_id)

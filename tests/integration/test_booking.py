@@ -432,7 +432,8 @@ def test_the_doctor_plans_a_follow_up_and_the_patient_is_reminded(clinic):
 def test_the_follow_up_a_signed_report_advises_becomes_the_visits_plan_when_it_completes(clinic):
     stack, doctor = clinic.stack, clinic.doctor.as_user
     user = stack.patient()
-    free = [s["id"] for s in clinic.slots(clinic.d1, "first_visit") if s["start"][11:16] >= "10:30"]  # a time no other test takes
+    # a time no other booking test takes
+    free = [s["id"] for s in clinic.slots(clinic.d1, "first_visit") if s["start"][11:16] >= "10:30"]
     visit = user.api.post("/v1/appointments", {"patient_id": user.id, "slot_id": free[-1]})
     stack.db("booking")["appointments"].update_one({"_id": visit["id"]},
                                                    {"$set": {"start": datetime.now(UTC) + timedelta(minutes=20)}})

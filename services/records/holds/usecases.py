@@ -5,7 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from contracts.records.events import LegalHoldPlaced, LegalHoldReleased
-from contracts.records.retention import HoldRequest, LegalHold, Retention
+from contracts.records.retention import HoldRequest, LegalHold, RecordRetention
 from services.records.holds import rules
 from services.records.holds.rules import ENTITY
 from services.records.holds.store import HoldExists, HoldStore
@@ -56,13 +56,13 @@ Span = Callable[[str], tuple[int, datetime | None]]  # a patient's count of reco
 
 
 def retention(store: HoldStore, caller: Caller, patient_id: str, encounters_of: Span, prescriptions_of: Span
-              ) -> Retention:
+              ) -> RecordRetention:
     """``encounters_of``: the count and newest opening (the encounters' store); ``prescriptions_of``: the count and
     latest retention end (the prescriptions' store)."""
     rules.require_admin(caller.principal)
     (encounters, newest), (prescriptions, latest) = encounters_of(patient_id), prescriptions_of(patient_id)
     audit.record(store, caller, READ, "retention", ENTITY, None, patient_id=patient_id)
     until = rules.records_until(newest)
-    return Retention(patient_id=patient_id, records_until=to_local_iso(until)[:10] if until else None,
+    return RecordRetention(patient_id=patient_id, records_until=to_local_iso(until)[:10] if until else None,
                      prescriptions_until=to_local_iso(latest)[:10] if latest else None, encounters=encounters,
                      prescriptions=prescriptions, hold=store.active(patient_id))

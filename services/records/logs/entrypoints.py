@@ -7,6 +7,7 @@ from services.records.encounters.usecases import ClinicalContext
 from services.records.logs import usecases
 from services.records.logs.store import LogStore
 from wenzhen.crypto import keyring
+from wenzhen.fields import PatientId
 from wenzhen.service import rpc
 from wenzhen.timez import utcnow
 
@@ -17,10 +18,10 @@ class LogEntrypoints:
         return LogStore(self.store, keyring())
 
     @rpc
-    def record_log(self, patient_id: str, entry: LogEntryInput) -> LogEntry:
+    def record_log(self, patient_id: PatientId, entry: LogEntryInput) -> LogEntry:
         return usecases.record(self.logs, self.caller, patient_id, entry, utcnow())
 
     @rpc
-    def list_logs(self, patient_id: str, query: LogQuery) -> list[LogEntry]:
+    def list_logs(self, patient_id: PatientId, query: LogQuery) -> list[LogEntry]:
         return usecases.series(self.logs, ClinicalContext(EncounterStore(self.store, keyring())), self.caller,
                                patient_id, query, utcnow())
