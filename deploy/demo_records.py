@@ -99,20 +99,18 @@ def records_journey(journey: Journey, admin: Actor, consultant: Actor, patient_i
 
 
 def _clinic(journey: Journey, manager: Actor, doctor: Actor, run: str) -> dict:
-    """A department, a room, the doctor's profile and online video sessions tomorrow; a free slot."""
+    """A department, the doctor's profile and online video sessions tomorrow (an online service has no room); a free
+    slot."""
     department = f"cardio_{run}"
     journey.step(manager, "POST", "/v1/departments", {"code": department, "name_zh": "心内科",
                                                       "name_en": "Cardiology"}, expect=201)
-    room = f"vr_{run}"
-    journey.step(manager, "POST", "/v1/rooms", {"code": room, "name": "视频诊室 1", "department": department},
-                 expect=201)
     journey.step(manager, "POST", "/v1/doctors", {
         "doctor_id": doctor.account_id, "display_name": "王立平", "department": department, "title": "主治医师",
         "fee_level": "主治医师号", "fee_fen": 3000, "licence_number": f"11{run[:6]}0001",
         "services": ["follow_up", "online_video"]}, expect=201)
     day = datetime.now(hospital_zone()).date() + timedelta(days=1)
     journey.step(manager, "PUT", f"/v1/doctors/{doctor.account_id}/schedule", {"sessions": [
-        {"weekday": day.isoweekday(), "start": "14:00", "end": "17:00", "service": "online_video", "room": room}]})
+        {"weekday": day.isoweekday(), "start": "14:00", "end": "17:00", "service": "online_video"}]})
     path = f"/v1/doctors/{doctor.account_id}/slots?from={day}&to={day}&service=online_video"
     deadline = time.monotonic() + 20
     while True:
