@@ -343,7 +343,7 @@ def release_legal_hold(call: Call, patient_id: str) -> dict:
 
 
 @api.route("GET", "/v1/patients/{patient_id}/retention", summary="How long a patient's record is kept", tags=TAGS,
-           allow=ADMINS, response=RecordRetention)
+           allow=ADMINS, response=RecordRetention, errors={422: "Not a patient id (`patient_id`: pat_…)."})
 def retention(call: Call, patient_id: str) -> dict:
     """Records at least 15 years from the newest encounter; prescriptions 1–3 years by category; the active hold."""
     return call.rpc("records", "retention", patient_id)
