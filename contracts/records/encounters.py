@@ -97,6 +97,13 @@ class EncounterAttachmentQuery(Strict):
         default=None, description="The file's name as the doctor knows it (the kind is read from its bytes).")
 
 
+class ChatAttachmentRequest(Strict):
+    """A photo or a PDF the patient shared in an online consultation, kept in the record of this encounter."""
+
+    consultation_id: RecordId = Field(description="The consultation (chat) of the same patient.")
+    attachment_id: RecordId = Field(description="The file's id in that chat.")
+
+
 class EncounterAttachment(BaseModel):
     """An image or a PDF kept with the encounter (encrypted at rest; never deleted)."""
 
@@ -106,6 +113,7 @@ class EncounterAttachment(BaseModel):
     size: int
     added_by: str
     added_at: str
+    from_consultation: str | None = Field(default=None, description="The chat it was taken from, if any.")
 
 
 class Encounter(BaseModel):

@@ -16,6 +16,7 @@ from contracts.records.encounters import (
     ATTACHMENT_TYPES,
     MAX_ATTACHMENT_BYTES,
     AmendmentRequest,
+    ChatAttachmentRequest,
     Encounter,
     EncounterAttachment,
     EncounterAttachmentQuery,
@@ -121,6 +122,16 @@ def add_encounter_attachment(call: Call, encounter_id: str) -> Reply:
     data = read_body_bytes(call.req, MAX_ATTACHMENT_BYTES, what="file")
     return Reply(call.rpc("records", "add_attachment", encounter_id, base64.b64encode(data).decode(),
                           call.query.name), 201)
+
+
+@api.route("POST", "/v1/encounters/{encounter_id}/attachments/from-chat", summary="Keep a file the patient shared "
+           "in a chat", tags=TAGS, allow=DOCTORS, request=ChatAttachmentRequest, response=EncounterAttachment,
+           status=201, errors={403: NOT_AUTHOR, 404: "No such encounter of this doctor, or no such file in a "
+                                                     "consultation of the encounter's patient.",
+                               409: "The encounter is closed.", 422: "Not an image or a PDF (a chat's video)."})
+def attach_from_chat(call: Call, encounter_id: str) -> Reply:
+    """A photo or a PDF from an online consultation of the same patient, copied into the record (encrypted)."""
+    return Reply(call.rpc("records", "attach_from_chat", encounter_id, call.body.model_dump(mode="json")), 201)
 
 
 @api.route("GET", "/v1/encounters/{encounter_id}/attachments/{attachment_id}", summary="Download an attachment",

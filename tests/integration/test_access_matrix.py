@@ -513,7 +513,8 @@ MATRIX = [
         ("PUT", "/report", {"treatment_plan": "观察。"}), ("POST", "/report/sign", None),
         ("POST", "/amendments", {"reason": "笔误", "content": {}}), ("POST", "/close", None),
         ("POST", "/prescriptions", RX), ("POST", "/orders", {"tests": ["血常规"]}),
-        ("POST", "/attachments", PNG))],
+        ("POST", "/attachments", PNG),
+        ("POST", "/attachments/from-chat", {"consultation_id": "con_none", "attachment_id": "att_none"}))],
     Route("GET", "/v1/encounters/{encounter_id}/attachments/{attachment_id}", READERS, NONE, lambda w, role, own: (
         "GET", f"/v1/encounters/{w.encounters['a' if own else 'b']}/attachments/{w.documents['a' if own else 'b']}",
         None)),

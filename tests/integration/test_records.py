@@ -161,6 +161,17 @@ def test_a_prescription_takes_effect_only_when_a_pharmacist_approves_it(stack):
         assert resp.read() == png and resp.headers["Content-Type"] == "image/png"
     assert stranger.api.send("GET", path).status == 404
     assert [a["id"] for a in patient.api.get(f"/v1/encounters/{eid}")["attachments"]] == [kept.body["id"]]
+    chat = patient.api.post("/v1/consultations", {"message": "医生您好，这是上次的化验单", "patient_id": patient.id})
+    cid = chat["consultation"]["id"]
+    shared = patient.api.post(f"/v1/consultations/{cid}/attachments?name=lab.png", png)["items"][0]["attachment"]
+    copied = doctor.send("POST", f"/v1/encounters/{eid}/attachments/from-chat",
+                         {"consultation_id": cid, "attachment_id": shared["id"]})
+    assert copied.status == 201 and copied.body["from_consultation"] == cid and copied.body["size"] == len(png)
+    theirs = stranger.api.post("/v1/consultations", {"message": "别人的咨询", "patient_id": stranger.id})
+    sid = theirs["consultation"]["id"]
+    their_file = stranger.api.post(f"/v1/consultations/{sid}/attachments?name=x.png", png)["items"][0]["attachment"]
+    assert doctor.send("POST", f"/v1/encounters/{eid}/attachments/from-chat",
+                       {"consultation_id": sid, "attachment_id": their_file["id"]}).status == 404
     blob = stack.db("records")["encounter_file_blobs.chunks"].find_one()
     assert blob is not None and png[8:40] not in bytes(blob["data"])
 

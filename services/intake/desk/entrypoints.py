@@ -146,6 +146,13 @@ class DeskEntrypoints:
         return {"name": stored.name, "content_type": stored.content_type, "data_b64": base64.b64encode(data).decode()}
 
     @rpc
+    def attachment_for_record(self, consultation_id: str, attachment_id: str, patient_id: str) -> dict:
+        """For records: a file of the patient's chat, to keep in their record."""
+        stored, data = usecases.attachment_for_record(self.desk, self.caller, consultation_id, attachment_id,
+                                                      patient_id)
+        return {"name": stored.name, "content_type": stored.content_type, "data_b64": base64.b64encode(data).decode()}
+
+    @rpc
     def list_messages(self, consultation_id: str, after: int = 0, limit: int = 100) -> Messages:
         return usecases.messages(self.desk, self.caller, consultation_id, after, max(1, min(limit, 500)))
 

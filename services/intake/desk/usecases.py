@@ -561,6 +561,24 @@ def attachment(desk: Desk, caller: Caller, consultation_id: str, attachment_id: 
     return found
 
 
+def attachment_for_record(desk: Desk, caller: Caller, consultation_id: str, attachment_id: str,
+                          patient_id: str) -> tuple[files.StoredFile, bytes]:
+    """A file of a patient's chat, for records only: the encounter's doctor keeps it in the patient's record (records
+    checked the doctor; intake checks that the chat is that patient's). Audited as read by records."""
+    if not caller.principal.is_service("records"):
+        raise Forbidden("Only the records service takes a chat's files into a record.")
+    chat = desk.store.chat(consultation_id)
+    if chat is None or chat.patient_id != patient_id:
+        audit.record(desk.store, caller, READ, "attachment", "Consultation", consultation_id, patient_id=patient_id,
+                     outcome=Outcome.denied)
+        raise NotFound(f"No file {attachment_id} in a consultation of this patient.",
+                       [field_error("attachment_id", "is not a file of this patient's consultation", "not_found")])
+    found = desk.store.read_file(consultation_id, attachment_id)
+    audit.record(desk.store, caller, READ, "read", "Media", attachment_id, patient_id=patient_id,
+                 detail="into the record")
+    return found
+
+
 # the structured history ----------------------------------------------------------------------------------------------
 def read_history(desk: Desk, caller: Caller, consultation_id: str) -> History:
     chat = load(desk, caller, consultation_id, subtype="history")

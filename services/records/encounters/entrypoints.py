@@ -18,6 +18,7 @@ from contracts.booking.events import (
 from contracts.booking.schemas import VisitFacts
 from contracts.records.encounters import (
     AmendmentRequest,
+    ChatAttachmentRequest,
     Encounter,
     EncounterAttachment,
     EncounterQuery,
@@ -57,6 +58,7 @@ def _known(event, envelope: Envelope, **facts) -> KnownAppointment:
 
 class EncounterEntrypoints:
     booking = ServiceRpc("booking")
+    intake = ServiceRpc("intake")
 
     @property
     def encounters(self) -> EncounterStore:
@@ -103,6 +105,14 @@ class EncounterEntrypoints:
     def add_attachment(self, encounter_id: str, data_b64: str, name: str | None = None) -> EncounterAttachment:
         return usecases.add_attachment(self.encounters, self.caller, encounter_id, _decoded(data_b64), name,
                                        utcnow())
+
+    @rpc
+    def attach_from_chat(self, encounter_id: str, request: ChatAttachmentRequest) -> EncounterAttachment:
+        def chat_file(consultation_id: str, attachment_id: str, patient_id: str) -> tuple[str, bytes]:
+            found = call(self.intake.attachment_for_record, consultation_id, attachment_id, patient_id)
+            return found["name"], base64.b64decode(found["data_b64"])
+
+        return usecases.attach_from_chat(self.encounters, self.caller, encounter_id, request, chat_file, utcnow())
 
     @rpc
     def get_attachment(self, encounter_id: str, attachment_id: str) -> dict:

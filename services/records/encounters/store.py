@@ -157,7 +157,8 @@ class EncounterStore(CapabilityStore):
                           added_at: datetime) -> None:
         tx[FILES].insert_one({"_id": attachment.id, "encounter_id": encounter_id, "name": attachment.name,
                               "content_type": attachment.content_type, "size": attachment.size, "kid": kid,
-                              "blob_id": blob_id, "added_by": attachment.added_by, "added_at": added_at})
+                              "blob_id": blob_id, "added_by": attachment.added_by, "added_at": added_at,
+                              "from_consultation": attachment.from_consultation})
 
     def attachments(self, encounter_id: str) -> list[tuple[dict, datetime]]:
         return [(d, d["added_at"]) for d in self.db[FILES].find({"encounter_id": encounter_id}).sort("added_at",

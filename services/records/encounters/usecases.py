@@ -8,6 +8,7 @@ from datetime import datetime
 from contracts.records.encounters import (
     MAX_ATTACHMENT_BYTES,
     AmendmentRequest,
+    ChatAttachmentRequest,
     Encounter,
     EncounterAttachment,
     EncounterQuery,
@@ -87,7 +88,8 @@ def view(store: EncounterStore, encounter: EncounterRecord, caller: Caller) -> E
 
 def _attachment(doc: dict) -> EncounterAttachment:
     return EncounterAttachment(id=doc["_id"], name=doc["name"], content_type=doc["content_type"], size=doc["size"],
-                      added_by=doc["added_by"], added_at=to_local_iso(doc["added_at"]))
+                               added_by=doc["added_by"], added_at=to_local_iso(doc["added_at"]),
+                               from_consultation=doc.get("from_consultation"))
 
 
 def _may_see(store: EncounterStore, caller: Caller, encounter: EncounterRecord, now: datetime) -> bool:
@@ -189,22 +191,41 @@ def save_draft(store: EncounterStore, caller: Caller, encounter_id: str, content
     return view(store, store.transact(body), caller)
 
 
+ChatFile = Callable[[str, str, str], tuple[str, bytes]]  # (consultation, file, patient) -> intake's (name, bytes)
+
+
 def add_attachment(store: EncounterStore, caller: Caller, encounter_id: str, data: bytes, name: str | None,
                    now: datetime) -> EncounterAttachment:
     """An image or a PDF the encounter's doctor keeps with it while it is open (the kind read from its bytes);
     encrypted at rest, never deleted."""
     encounter = _writable(store, caller, encounter_id, "attach", now)
     rules.require_open(encounter)
+    return _keep(store, caller, encounter, data, name, None, now)
+
+
+def attach_from_chat(store: EncounterStore, caller: Caller, encounter_id: str, request: ChatAttachmentRequest,
+                     chat_file: ChatFile, now: datetime) -> EncounterAttachment:
+    """A photo or a PDF the patient shared in a consultation, kept in the record (intake answers for the same
+    patient's chat only); a chat's video is not kept here (422)."""
+    encounter = _writable(store, caller, encounter_id, "attach", now)
+    rules.require_open(encounter)
+    name, data = chat_file(request.consultation_id, request.attachment_id, encounter.patient_id)
+    return _keep(store, caller, encounter, data, name, request.consultation_id, now)
+
+
+def _keep(store: EncounterStore, caller: Caller, encounter: EncounterRecord, data: bytes, name: str | None,
+          consultation_id: str | None, now: datetime) -> EncounterAttachment:
     content_type, _kind = files.check(data, MAX_ATTACHMENT_BYTES, kinds=("image", "file"))
     attachment = EncounterAttachment(id=ids.new_id("doc"), name=files.clean_name(name, content_type),
-                            content_type=content_type, size=len(data), added_by=caller.principal.sub,
-                            added_at=to_local_iso(now))
+                                     content_type=content_type, size=len(data), added_by=caller.principal.sub,
+                                     added_at=to_local_iso(now), from_consultation=consultation_id)
     kid, blob_id = store.put_attachment(attachment.id, data)
+    source = f" from {consultation_id}" if consultation_id else ""
 
     def body(tx: Tx) -> None:
-        store.insert_attachment(tx, encounter_id, attachment, kid, blob_id, now)
-        audit.record(tx, caller, CREATE, "attach", ENTITY, encounter_id, patient_id=encounter.patient_id,
-                     detail=f"{attachment.id} {content_type}")
+        store.insert_attachment(tx, encounter.id, attachment, kid, blob_id, now)
+        audit.record(tx, caller, CREATE, "attach", ENTITY, encounter.id, patient_id=encounter.patient_id,
+                     detail=f"{attachment.id} {content_type}{source}")
 
     store.transact(body)
     return attachment

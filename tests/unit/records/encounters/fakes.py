@@ -84,7 +84,8 @@ class FakeEncounterStore(FakeCapabilityStore):
     def insert_attachment(self, tx, encounter_id: str, attachment, kid, blob_id, added_at) -> None:
         self.files[attachment.id] = {"_id": attachment.id, "encounter_id": encounter_id, "name": attachment.name,
                                      "content_type": attachment.content_type, "size": attachment.size,
-                                     "added_by": attachment.added_by, "added_at": added_at, "blob_id": blob_id}
+                                     "added_by": attachment.added_by, "added_at": added_at, "blob_id": blob_id,
+                                     "from_consultation": attachment.from_consultation}
 
     def attachments(self, encounter_id: str):
         return [(d, d["added_at"]) for d in self.files.values() if d["encounter_id"] == encounter_id]

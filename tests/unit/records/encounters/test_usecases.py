@@ -117,3 +117,35 @@ def test_who_reads_an_encounter_and_every_refusal_is_audited(store):
         usecases.list_encounters(store, STRANGER, EncounterQuery(patient_id="pat_1"), NOW)
     with pytest.raises(Forbidden):
         usecases.save_draft(store, OTHER_DOCTOR, eid, REPORT, NOW)  # readers who are not its doctor never write
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
+
+
+def test_images_and_pdfs_are_kept_with_an_open_encounter_from_an_upload_or_the_patients_chat(store):
+    from contracts.records.encounters import ChatAttachmentRequest
+
+    eid = opened(store).id
+    uploaded = usecases.add_attachment(store, DOCTOR, eid, PNG, "舌苔.png", NOW)
+    assert uploaded.content_type == "image/png" and uploaded.from_consultation is None
+    asked = []
+
+    def chat_file(consultation_id, attachment_id, patient_id):
+        asked.append((consultation_id, attachment_id, patient_id))
+        return "化验单.pdf", b"%PDF-1.7 ..."
+
+    kept = usecases.attach_from_chat(store, DOCTOR, eid, ChatAttachmentRequest(consultation_id="con_1",
+                                                                               attachment_id="att_1"), chat_file, NOW)
+    assert asked == [("con_1", "att_1", "pat_1")]  # intake is asked for the encounter's own patient only
+    assert kept.content_type == "application/pdf" and kept.from_consultation == "con_1"
+    with pytest.raises(InvalidInput):  # a chat's video is not kept in the record
+        usecases.attach_from_chat(store, DOCTOR, eid, ChatAttachmentRequest(consultation_id="con_1",
+                                                                            attachment_id="att_2"),
+                                  lambda *_: ("v.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(16)), NOW)
+    with pytest.raises(InvalidInput):
+        usecases.add_attachment(store, DOCTOR, eid, b"MZ\x90\x00" * 8, "x.exe", NOW)
+    with pytest.raises(NotFound):
+        usecases.add_attachment(store, OTHER_DOCTOR, eid, PNG, None, NOW)
+    read, data = usecases.read_attachment(store, PATIENT, eid, kept.id, NOW)
+    assert data == b"%PDF-1.7 ..." and read.name == "化验单.pdf"
+    assert [a.id for a in usecases.get_encounter(store, PATIENT, eid, NOW).attachments] == [uploaded.id, kept.id]
