@@ -218,6 +218,32 @@ class ServiceSettings(DependencyProvider):
         return self.value
 
 
+class LeasedLoops(DependencyProvider):
+    """A service's background loops (``wenzhen.lease.LeasedLoop``: each runs in one process of the service at a time)
+    beside its workers. ``make(store, settings)`` builds them once the store and the service's settings exist."""
+
+    def __init__(self, make) -> None:
+        self.make = make
+
+    def setup(self) -> None:
+        self.loops: list = []
+
+    def start(self) -> None:  # after every dependency's setup, so the store and the settings exist
+        deps = {dep.attr_name: dep for dep in self.container.dependencies}
+        self.loops = list(self.make(deps["store"].store, deps["settings"].value))
+        for loop in self.loops:
+            self.container.spawn_managed_thread(loop.run, identifier=loop.lease_name)
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.stop()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
 class ServiceProcess:
     """What every process of a service has, without any RPC: its database (with the outbox relay and the audit
     sealer), the caller, its settings. A part of a service run as a process of its own (intake's desk loop,

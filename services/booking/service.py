@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from nameko.extensions import DependencyProvider
-
 from services.booking.appointments import store as appointment_store
 from services.booking.appointments import usecases as appointments
 from services.booking.appointments.entrypoints import AppointmentEntrypoints
@@ -40,7 +38,7 @@ from wenzhen.auth import bind_caller
 from wenzhen.config import Settings, settings
 from wenzhen.crypto import keyring
 from wenzhen.lease import LeasedLoop
-from wenzhen.service import ServiceBase
+from wenzhen.service import LeasedLoops, ServiceBase
 from wenzhen.storage import Store
 from wenzhen.timez import utcnow
 
@@ -89,31 +87,6 @@ class Sweeper(LeasedLoop):
                 + followups.remind_due(self.followups, now))
 
 
-class BookingTimers(DependencyProvider):
-    """Runs the slot generator and the sweeper beside the workers, with the service's settings."""
-
-    def setup(self) -> None:
-        self.loops: list[LeasedLoop] = []
-
-    def start(self) -> None:  # after every dependency's setup, so the store and the settings exist
-        deps = {dep.attr_name: dep for dep in self.container.dependencies}
-        store, own = deps["store"].store, deps["settings"].value
-        cfg = settings()
-        self.loops = [SlotGenerator(store, own.policy, cfg, own.sweep_seconds),
-                      Sweeper(store, own.policy, cfg, own.sweep_seconds)]
-        for loop in self.loops:
-            self.container.spawn_managed_thread(loop.run, identifier=loop.lease_name)
-
-    def stop(self) -> None:
-        for loop in self.loops:
-            loop.stop()
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-
 class BookingService(CatalogueEntrypoints, ScheduleEntrypoints, AppointmentEntrypoints, WaitlistEntrypoints,
                      FollowUpEntrypoints, ServiceBase):
     name = "booking"
@@ -122,4 +95,5 @@ class BookingService(CatalogueEntrypoints, ScheduleEntrypoints, AppointmentEntry
                *followup_store.INDEXES]
     upgrades = appointment_store.UPGRADES
 
-    timers = BookingTimers()
+    timers = LeasedLoops(lambda store, own: [SlotGenerator(store, own.policy, settings(), own.sweep_seconds),
+                                             Sweeper(store, own.policy, settings(), own.sweep_seconds)])

@@ -11,8 +11,6 @@ text is encrypted at rest; every read is audited in records' own hash-chained au
 """
 from __future__ import annotations
 
-from nameko.extensions import DependencyProvider
-
 from services.records.codes import store as code_store
 from services.records.codes.entrypoints import CodeEntrypoints
 from services.records.encounters import store as encounter_store
@@ -32,7 +30,7 @@ from wenzhen.auth import Caller, bind_caller
 from wenzhen.config import Settings, settings
 from wenzhen.crypto import keyring
 from wenzhen.lease import LeasedLoop
-from wenzhen.service import ServiceBase
+from wenzhen.service import LeasedLoops, ServiceBase
 from wenzhen.storage import Store
 from wenzhen.timez import utcnow
 
@@ -52,28 +50,6 @@ class Sweeper(LeasedLoop):
         return prescriptions.lapse_due(self.prescriptions, SYSTEM, utcnow())
 
 
-class RecordsTimers(DependencyProvider):
-    """Runs the sweeper beside the workers, with the service's settings."""
-
-    def setup(self) -> None:
-        self.loops: list[LeasedLoop] = []
-
-    def start(self) -> None:  # after every dependency's setup, so the store and the settings exist
-        deps = {dep.attr_name: dep for dep in self.container.dependencies}
-        self.loops = [Sweeper(deps["store"].store, settings(), deps["settings"].value.sweep_seconds)]
-        for loop in self.loops:
-            self.container.spawn_managed_thread(loop.run, identifier=loop.lease_name)
-
-    def stop(self) -> None:
-        for loop in self.loops:
-            loop.stop()
-
-    kill = stop
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-
 class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoints, ResultEntrypoints,
                      LogEntrypoints, HoldEntrypoints, ServiceBase):
     name = "records"
@@ -82,4 +58,4 @@ class RecordsService(CodeEntrypoints, EncounterEntrypoints, PrescriptionEntrypoi
                *log_store.INDEXES, *hold_store.INDEXES]
     upgrades = code_store.UPGRADES
 
-    timers = RecordsTimers()
+    timers = LeasedLoops(lambda store, own: [Sweeper(store, settings(), own.sweep_seconds)])
