@@ -1,6 +1,6 @@
 """The benchmarks in order, each next to the baseline it is compared with, all in one run
 against one isolated stack (see bench/isolated.py). The gateway is measured as it is used:
-signed in (bench/callers.py), a patient reading their record, a consultant registering
+signed in (bench/callers.py), a patient reading their record (and the whole of it as FHIR), a consultant registering
 patients, a consultant booking appointments (bench/booking.py) into roomy slots and in a rush
 for single-place ones, a chat message's live delivery (bench/chat.py), and a patient signing in.
 
@@ -21,6 +21,7 @@ from bench import baselines, booking, callers, chat, dbraw, explain, growth
 from bench.isolated import HELLO, BenchStack, isolated_stack
 from bench.load import LoadResult, LoadTool, Workload, pick_tool
 from bench.report import Report, say
+from wenzhen.ids import to_fhir
 from wenzhen.rpc_client import RpcClient
 
 CONNECTIONS = 32  # HTTP connections, RPC caller threads for the concurrent echo, database threads
@@ -130,6 +131,14 @@ def gateway_round(stack: BenchStack, http: Http, report: Report, signed_in: call
     rates["gateway_get_patient"] = get
     report.target(f"gateway_get_patient_vs_rpc_echo{suffix}", get / echo, "ratio",
                   of=f"gateway_get_patient{suffix} / rpc_echo_concurrent ({CONNECTIONS} each)", target=GET_TARGET)
+    booking.quiet(stack, say)
+    everything = gateway_record(stack, http, report, signed_in, suffix)
+    rates["gateway_fhir_everything"] = everything
+    report.add(f"gateway_fhir_everything_vs_rpc_echo{suffix}", everything / echo, "ratio",
+               of=f"gateway_fhir_everything{suffix} / rpc_echo_concurrent ({CONNECTIONS} each)")
+    report.add(f"gateway_fhir_everything_vs_get_patient{suffix}", everything / get, "ratio",
+               of=f"gateway_fhir_everything{suffix} / gateway_get_patient{suffix}: the record's six audited reads "
+                  "against one")
     booking.quiet(stack, say)
     rates["gateway_book"] = gateway_book(stack, http, report, signed_in, clinic, echo, raw, suffix)
     booking.quiet(stack, say)
@@ -268,6 +277,15 @@ def gateway_get(stack: BenchStack, http: Http, report: Report, signed_in: caller
     r = http.measure(stack.gateway_url(), Workload(f"/v1/patients/{signed_in.patient_id}",
                                                    token=signed_in.patient_token))
     add_http(report, f"gateway_get_patient{suffix}", r, http, caller="patient (own record)")
+    return r.rps
+
+
+def gateway_record(stack: BenchStack, http: Http, report: Report, signed_in: callers.Callers, suffix: str) -> float:
+    say("gateway: GET /fhir/Patient/{id}/$everything, the patient reading their record as FHIR (records, booking and "
+        "intake each answer and audit)…")
+    r = http.measure(stack.gateway_url(), Workload(f"/fhir/Patient/{to_fhir(signed_in.patient_id)}/$everything",
+                                                   token=signed_in.patient_token))
+    add_http(report, f"gateway_fhir_everything{suffix}", r, http, caller="patient (own record)")
     return r.rps
 
 
