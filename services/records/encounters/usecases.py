@@ -17,6 +17,7 @@ from contracts.records.encounters import (
     ReportVersion,
 )
 from contracts.records.events import EncounterClosed, EncounterOpened, RecordAmended, ReportSigned
+from services.records import scope
 from services.records.encounters import rules
 from services.records.encounters.rules import ENTITY, EncounterRecord, KnownAppointment, SignedVersion
 from services.records.encounters.store import EncounterExists, EncounterStore, encounter_exists
@@ -127,17 +128,13 @@ def list_encounters(store: EncounterStore, caller: Caller, query: EncounterQuery
         audit.record(store, caller, READ, "list", ENTITY, None, patient_id=query.patient_id, outcome=Outcome.denied)
         raise Forbidden(message)
 
-    if p.has_role(Role.patient):
-        if query.patient_id is None or not p.acts_for(query.patient_id):
-            refuse("A patient lists the encounters of a record they act for (`patient_id`).")
-        found = store.encounters(patient_id=query.patient_id, status=status, limit=query.limit)
-    elif p.has_role(Role.doctor):
-        if query.patient_id is not None and not store.cares_for(p.sub, query.patient_id, now):
-            refuse("A doctor lists the encounters of a patient they care for (an appointment or an open encounter).")
-        found = store.encounters(patient_id=query.patient_id, doctor_id=None if query.patient_id else p.sub,
-                                 status=status, limit=query.limit)
-    else:
-        raise Forbidden("Patients and doctors read encounters.")
+    why = scope.listing_refusal(p, query.patient_id, lambda: store.cares_for(p.sub, query.patient_id, now),
+                                "encounters")
+    if why:
+        refuse(why)
+    own = p.has_role(Role.doctor) and query.patient_id is None
+    found = store.encounters(patient_id=query.patient_id, doctor_id=p.sub if own else None, status=status,
+                             limit=query.limit)
     audit.record(store, caller, READ, "list", ENTITY, None, patient_id=query.patient_id, detail=f"{len(found)} found")
     return [view(store, e, caller) for e in found]
 

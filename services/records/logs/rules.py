@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from contracts.records.results import GlucoseTiming, LogKind
-from wenzhen.auth import Principal, Role
+from services.records import scope
+from wenzhen.auth import Principal
 from wenzhen.errors import Forbidden, InvalidInput, field_error
 
 ENTITY = "Observation"
@@ -37,7 +38,8 @@ def require_writer(principal: Principal, patient_id: str) -> None:
 
 
 def may_read(principal: Principal, patient_id: str, cares: bool) -> bool:
-    return principal.acts_for(patient_id) or (principal.has_role(Role.doctor) and cares)
+    """``services.records.scope``'s rule, for one named patient."""
+    return scope.listing_refusal(principal, patient_id, lambda: cares, "logs") is None
 
 
 def require_plausible(kind: LogKind, value: float | None, measured_at: datetime, now: datetime) -> None:

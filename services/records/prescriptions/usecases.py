@@ -25,6 +25,7 @@ from contracts.records.prescriptions import (
     ReviewOutcome,
     ReviewRequest,
 )
+from services.records import scope
 from services.records.encounters.usecases import ClinicalContext
 from services.records.prescriptions import rules
 from services.records.prescriptions.rules import ENTITY, EncounterFacts, PatientFacts, PrescriptionRecord
@@ -248,17 +249,13 @@ def list_prescriptions(store: PrescriptionStore, clinical: ClinicalContext, call
             found = store.prescriptions(**filters, oldest_first=True)
         else:
             found = store.prescriptions(**filters, reviewer_id=p.sub)
-    elif p.has_role(Role.patient):
-        if query.patient_id is None or not p.acts_for(query.patient_id):
-            refuse("A patient lists the prescriptions of a record they act for (`patient_id`).")
-        found = store.prescriptions(**filters)
-    elif p.has_role(Role.doctor):
-        if query.patient_id is not None and not clinical.cares_for(p, query.patient_id, now):
-            refuse("A doctor lists the prescriptions of a patient they care for (an appointment or an open "
-                   "encounter), or their own.")
-        found = store.prescriptions(**filters, doctor_id=None if query.patient_id else p.sub)
     else:
-        raise Forbidden("Patients, doctors and pharmacists read prescriptions.")
+        why = scope.listing_refusal(p, query.patient_id, lambda: clinical.cares_for(p, query.patient_id, now),
+                                    "prescriptions")
+        if why:
+            refuse(why)
+        own = p.has_role(Role.doctor) and query.patient_id is None
+        found = store.prescriptions(**filters, doctor_id=p.sub if own else None)
     for rx in found:
         audit.record(store, caller, READ, "read", ENTITY, rx.id, patient_id=rx.patient_id, detail="list")
     return [view(rx) for rx in found]

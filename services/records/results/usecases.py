@@ -16,6 +16,7 @@ from contracts.records.results import (
     ResultQuery,
     ResultStatus,
 )
+from services.records import scope
 from services.records.encounters.usecases import ClinicalContext
 from services.records.results import bundle, rules
 from services.records.results.rules import ORDER, RESULT, OrderRecord, ResultRecord
@@ -205,19 +206,17 @@ def get_result(store: ResultStore, clinical: ClinicalContext, caller: Caller, re
 
 def _require_listing(store: ResultStore, clinical: ClinicalContext, caller: Caller, query: ResultQuery, entity: str,
                      now: datetime) -> None:
-    """A patient names a record they act for; a doctor a patient they care for (or an encounter of theirs)."""
+    """``services.records.scope``'s rule; a doctor's own means an encounter of theirs (``encounter_id``)."""
     p = caller.principal
-    if p.has_role(Role.patient) and query.patient_id is not None and p.acts_for(query.patient_id):
-        return
-    if p.has_role(Role.doctor):
-        if query.patient_id is not None and clinical.cares_for(p, query.patient_id, now):
-            return
+    why = scope.listing_refusal(p, query.patient_id, lambda: clinical.cares_for(p, query.patient_id, now),
+                                "orders and results")
+    if why is None and p.has_role(Role.doctor) and query.patient_id is None:
         encounter = clinical.encounter(query.encounter_id) if query.encounter_id else None
-        if query.patient_id is None and encounter is not None and encounter.doctor_id == p.sub:
-            return
-    audit.record(store, caller, READ, "list", entity, None, patient_id=query.patient_id, outcome=Outcome.denied)
-    raise Forbidden("A patient lists a record they act for (`patient_id`); a doctor a patient they care for, or an "
-                    "encounter of their own (`encounter_id`).")
+        if encounter is None or encounter.doctor_id != p.sub:
+            why = "A doctor names a patient they care for, or an encounter of their own (`encounter_id`)."
+    if why:
+        audit.record(store, caller, READ, "list", entity, None, patient_id=query.patient_id, outcome=Outcome.denied)
+        raise Forbidden(why)
 
 
 def list_results(store: ResultStore, clinical: ClinicalContext, caller: Caller, query: ResultQuery,
