@@ -532,6 +532,12 @@ def records_journey(journey: Journey, admin: Actor, consultant: Actor, patient_i
     return run(journey, admin, consultant, patient_id)
 
 
+def pharmacy_journey(journey: Journey, admin: Actor, patient_id: str, prescription_id: str):
+    from deploy.demo_pharmacy import pharmacy_journey as run
+
+    return run(journey, admin, patient_id, prescription_id)
+
+
 def main() -> int:
     cfg = settings()
     run = f"{time.strftime('%H%M%S')}{secrets.token_hex(2)}"
@@ -547,6 +553,8 @@ def main() -> int:
         staff = staff_journey(journey, rng)
         chat = chat_journey(journey, staff.admin) if staff else None
         records = records_journey(journey, staff.admin, staff.consultant, staff.patient_id) if staff else None
+        medicine = (pharmacy_journey(journey, staff.admin, staff.patient_id, records.prescription_id) if records
+                    else None)
     except StepFailed as exc:
         print(f"\n✗ {exc}\n  Follow the request in the logs: grep -r demo-{run} var/log/")
         return 1
@@ -573,6 +581,10 @@ def main() -> int:
               f"rule, prescription {records.prescription_id} approved by the pharmacist and in effect;\n"
               f"   results {records.result_id} from the laboratory's FHIR Bundle, released; the record as FHIR: "
               f"{records.fhir_entries} resources")
+    if medicine:
+        print(f"   order {medicine.order_id}: delivery chosen, {medicine.amount_fen / 100:.2f} yuan paid at the desk, "
+              f"dispensed by lot, waybill {medicine.waybill} delivered by the sandbox courier;\n"
+              f"   the prescription's path: {medicine.trace_steps} steps in one trace")
     print(f"\nNext: grep -r demo-{run} var/log/   # every request of this run, across the services\n"
           "      make audit-verify          # walk the audit hash chains offline")
     return 0

@@ -20,7 +20,15 @@ from pathlib import Path
 
 import yaml
 
-from deploy.stack import DATA_SECRETS, ROOT, SIGNING_SECRETS, VERIFYING_SECRETS, development_secrets, secrets_for
+from deploy.stack import (
+    COURIER_SECRETS,
+    DATA_SECRETS,
+    ROOT,
+    SIGNING_SECRETS,
+    VERIFYING_SECRETS,
+    development_secrets,
+    secrets_for,
+)
 from wenzhen.config import SERVICES
 
 IMAGE = "wenzhen:0.1.0"
@@ -28,6 +36,7 @@ SECRET_GROUPS = {  # k8s Secret / compose env file -> the variables in it
     "data-keys": DATA_SECRETS,
     "token-signing": SIGNING_SECRETS,
     "token-verifying": VERIFYING_SECRETS,
+    "courier": COURIER_SECRETS,  # the courier's check word: pharmacy only
 }
 GATEWAY = ["gunicorn", "-c", "gateway/gunicorn.conf.py", "gateway.app:app"]
 TOPOLOGY = ["python", "-m", "deploy.topology"]
@@ -167,7 +176,8 @@ def k8s_secret_example() -> str:
     placeholders = {"WENZHEN_DATA_KEYS": "k1:BASE64_32_BYTES", "WENZHEN_DATA_KEY_ID": "k1",
                     "WENZHEN_INDEX_KEY": "BASE64_32_BYTES", "WENZHEN_AUDIT_KEY": "BASE64_32_BYTES",
                     "WENZHEN_JWT_KEYS": "t1:BASE64_ED25519_PRIVATE_SEED", "WENZHEN_JWT_KEY_ID": "t1",
-                    "WENZHEN_JWT_PUBLIC_KEYS": "t1:BASE64_ED25519_PUBLIC_KEY"}
+                    "WENZHEN_JWT_PUBLIC_KEYS": "t1:BASE64_ED25519_PUBLIC_KEY",
+                    "COURIER_CHECK_WORD": "THE_CHECK_WORD_THE_COURIER_GAVE_YOU"}
 
     def secret(name: str, data: dict) -> dict:
         return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "wenzhen"},
@@ -181,7 +191,8 @@ def k8s_secret_example() -> str:
     return _yaml(*docs, header="# An example only: create the real secrets out of band (`python -m deploy.manifests "
                                "secrets DIR` makes fresh keys); never commit them.\n# wenzhen-broker: every "
                                "process; wenzhen-database and wenzhen-data-keys: every service; wenzhen-token-signing: "
-                               "identity only; wenzhen-token-verifying: the gateway only.\n# In production give each "
+                               "identity only; wenzhen-token-verifying: the gateway only; wenzhen-courier: pharmacy "
+                               "only.\n# In production give each "
                                "service its own broker and database user (see docs/security.md).\n")
 
 

@@ -1,5 +1,5 @@
-"""The local stack: broker check, embedded database, topology, the seven
-services and the gateway, supervised as child processes.
+"""The local stack: broker check, embedded database, topology, the sandbox courier (unless ``COURIER_URL`` names a
+real one), the services and the gateway, supervised as child processes.
 
 ``python -m deploy.stack run``  – start everything, wait for /readyz, print the URLs,
                                    stay in the foreground (Ctrl-C stops all);
@@ -19,6 +19,7 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -59,6 +60,14 @@ DATA_SECRETS = ("WENZHEN_DATA_KEYS", "WENZHEN_DATA_KEY_ID", "WENZHEN_INDEX_KEY",
 SIGNING_SECRETS = ("WENZHEN_JWT_KEYS", "WENZHEN_JWT_KEY_ID")
 VERIFYING_SECRETS = ("WENZHEN_JWT_PUBLIC_KEYS",)
 SECRETS = (*DATA_SECRETS, *SIGNING_SECRETS, *VERIFYING_SECRETS)
+# the courier's check word signs our requests and its pushes: the pharmacy and the sandbox courier hold it, no other
+COURIER_SECRETS = ("COURIER_CHECK_WORD",)
+PROCESS_SECRETS = (*SECRETS, *COURIER_SECRETS)  # what a process gets only if secrets_for names it
+
+# the sandbox courier (deploy/sandbox_courier.py), started when COURIER_URL names no real courier
+COURIER_SANDBOX = "courier-sandbox"
+COURIER_SANDBOX_PORT = 8791  # `make run`'s; COURIER_SANDBOX_PORT overrides it (the tests: a free port)
+COURIER_PUSH_PATH = "/v1/courier/route-pushes"  # the gateway's route that takes the courier's route pushes
 
 
 def secrets_for(process: str) -> tuple[str, ...]:
@@ -66,28 +75,35 @@ def secrets_for(process: str) -> tuple[str, ...]:
         return VERIFYING_SECRETS
     if process == "identity":
         return (*DATA_SECRETS, *SIGNING_SECRETS)
+    if process == "pharmacy":
+        return (*DATA_SECRETS, *COURIER_SECRETS)
     if process in SERVICES:
         return DATA_SECRETS
+    if process == COURIER_SANDBOX:
+        return COURIER_SECRETS
     return ()
 
 
 def development_secrets() -> dict[str, str]:
-    """A complete set of fresh keys (data, blind index, audit chain, token signing) as environment variables."""
+    """A complete set of fresh keys (data, blind index, audit chain, token signing, the sandbox courier's check
+    word) as environment variables."""
     from wenzhen.crypto import new_key, new_key_settings
     from wenzhen.tokens import new_signing_settings
 
-    return {**new_key_settings(), "WENZHEN_AUDIT_KEY": new_key(), **new_signing_settings("dev1")}
+    return {**new_key_settings(), "WENZHEN_AUDIT_KEY": new_key(), **new_signing_settings("dev1"),
+            "COURIER_CHECK_WORD": secrets.token_urlsafe(24)}
 
 
-def local_keys(path: Path) -> dict[str, str]:
+def local_keys(path: Path, names: tuple[str, ...] | None = None) -> dict[str, str]:
     """Development keys, made once and kept (0600) next to the data they protect; a key added by a newer
-    version is appended. Production sets them from its secret store (see the README's table)."""
+    version is appended (only ``names``, when given). Production sets them from its secret store (see the
+    README's table)."""
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     have = {k: v for k, v in pairs}
     fresh = development_secrets()
-    missing = {k: v for k, v in fresh.items() if k not in have}
+    missing = {k: v for k, v in fresh.items() if k not in have and (names is None or k in names)}
     if set(missing) & set(SIGNING_SECRETS + VERIFYING_SECRETS):  # a key pair is made together
         missing.update({k: fresh[k] for k in SIGNING_SECRETS + VERIFYING_SECRETS})
     if missing:
@@ -254,9 +270,11 @@ def ensure_port_free(host: str, port: int) -> None:
                              ) from None
 
 
-# the command lines a stack starts (see Stack.start_service, start_gateway, start_database)
+# the command lines a stack starts (see Stack.start_service, start_gateway, start_database, start_courier_sandbox)
 def is_stack_command(argv: list[str], var: Path) -> bool:
     if any(argv[i:i + 2] == ["-m", "services"] for i in range(len(argv) - 2)):
+        return True
+    if any(argv[i:i + 2] == ["-m", "deploy.sandbox_courier"] for i in range(len(argv) - 1)):
         return True
     names = [Path(a).name for a in argv[:2]]
     if "gunicorn" in names and "gateway.app:app" in argv:
@@ -327,8 +345,20 @@ class Stack:
         self.var = var
         var.mkdir(parents=True, exist_ok=True)
         if not all(self.env.get(name) for name in SECRETS):
-            self.env.update(local_keys(var / "secrets.env"))
+            keys = local_keys(var / "secrets.env")
+            self.env.update({k: v for k, v in keys.items() if k in SECRETS})  # the check word: below
         self.env.setdefault("SMS_SINK_FILE", str(var / "sms.jsonl"))
+        # the courier: a real one when COURIER_URL is given (and its partner id and check word with it), else the
+        # sandbox courier on COURIER_SANDBOX_PORT, with a development check word kept in secrets.env
+        self.courier_sandbox = not self.env.get("COURIER_URL")
+        if not self.env.get("COURIER_PARTNER_ID"):
+            self.env["COURIER_PARTNER_ID"] = "WENZHEN_DEV"
+        if self.courier_sandbox:
+            port = int(self.env.get("COURIER_SANDBOX_PORT") or COURIER_SANDBOX_PORT)
+            self.env["COURIER_SANDBOX_PORT"] = str(port)
+            self.env["COURIER_URL"] = f"http://127.0.0.1:{port}/std/service"
+            if not self.env.get("COURIER_CHECK_WORD"):
+                self.env["COURIER_CHECK_WORD"] = local_keys(var / "secrets.env", COURIER_SECRETS)["COURIER_CHECK_WORD"]
         self.logs = var / "log"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.say = say
@@ -342,7 +372,7 @@ class Stack:
     # processes -----------------------------------------------------------
     def process_env(self, process: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
         granted = secrets_for(process)
-        env = {k: v for k, v in self.env.items() if k not in SECRETS or k in granted}
+        env = {k: v for k, v in self.env.items() if k not in PROCESS_SECRETS or k in granted}
         return {**env, **(extra_env or {})}
 
     def spawn(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None,
@@ -375,13 +405,19 @@ class Stack:
         return uri
 
     def start_system(self, database: tuple[int, Path] | None = None, ready_timeout: float = 90.0) -> dict:
-        """The embedded database (given a port and data directory), the broker topology, the seven
-        services and the gateway; returns /readyz once everything answers."""
+        """The embedded database (given a port and data directory), the broker topology, the sandbox courier
+        (unless a real one is configured), the services and the gateway; returns /readyz once everything
+        answers."""
         if database:
             self.env["MONGO_URI"] = self.start_database(*database)
             self.say(f"SecantusDB on :{database[0]}, data in {database[1]}")
         self.declare_topology()
         self.say("broker topology declared (exchanges, durable queues)")
+        if self.courier_sandbox:
+            self.start_courier_sandbox()
+            self.say(f"sandbox courier on :{self.env['COURIER_SANDBOX_PORT']} (pushes to the gateway)")
+        else:
+            self.say("courier: COURIER_URL (given)")
         for name in SERVICES:
             self.start_service(name)
         self.say(f"services starting: {', '.join(SERVICES)} (logs in {self.logs})")
@@ -393,6 +429,33 @@ class Stack:
     def declare_topology(self) -> None:
         subprocess.run([sys.executable, "-m", "deploy.topology"], cwd=ROOT, env=self.process_env("topology"),
                        check=True, stdout=subprocess.DEVNULL)
+
+    def start_courier_sandbox(self, timeout: float = 20.0) -> subprocess.Popen:
+        """The sandbox courier (its own process), its route pushes to the gateway; waits until it answers."""
+        port = int(self.env["COURIER_SANDBOX_PORT"])
+        with socket.socket() as s:  # a stranger on the port would answer the health check in its place
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the sandbox binds: TIME_WAIT is no obstacle
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                raise SystemExit(f"port {port} (the sandbox courier's) is already in use; stop what listens there "
+                                 "or set COURIER_SANDBOX_PORT") from None
+        proc = self.spawn(COURIER_SANDBOX, [
+            sys.executable, "-m", "deploy.sandbox_courier", "--port", str(port),
+            "--push-url", self.gateway_url() + COURIER_PUSH_PATH, "--partner-id", self.env["COURIER_PARTNER_ID"],
+            "--step-seconds", self.env.get("COURIER_SANDBOX_STEP_SECONDS") or "2.0",
+            "--state-file", str(self.var.resolve() / "courier-sandbox.json")])  # the check word: its environment
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the sandbox courier did not start; see {self.logs / (COURIER_SANDBOX + '.log')}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    if json.loads(resp.read()).get("status") == "up":
+                        return proc
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
 
     def start_service(self, name: str, extra_env: dict[str, str] | None = None, label: str | None = None):
         return self.spawn(label or name, [sys.executable, "-m", "services", name], extra_env, process=name)

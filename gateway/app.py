@@ -14,6 +14,8 @@ from gateway.routes import (  # noqa: F401 - registers the routes
     fhir,
     knowledge,
     patients,
+    payments,
+    pharmacy,
     records,
     reports,
     staff,

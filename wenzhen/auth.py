@@ -36,6 +36,7 @@ class Role(StrEnum):
     pharmacist = "pharmacist"
     team_lead = "team_lead"
     lab = "lab"  # 检验科: a laboratory's staff, or its system (LIS) signed in as a staff account; records results
+    finance = "finance"  # 收费/财务: the cashier's desk and finance staff; read invoices, record desk payments
     manager = "manager"
     admin = "admin"
     visitor = "visitor"  # an anonymous visitor of the chat: a token for their own consultations and nothing else
@@ -63,6 +64,7 @@ DEFAULT_PURPOSE = {
     Role.pharmacist: PurposeOfUse.TREAT,
     Role.team_lead: PurposeOfUse.HOPERAT,
     Role.lab: PurposeOfUse.TREAT,
+    Role.finance: PurposeOfUse.HPAYMT,
     Role.manager: PurposeOfUse.HOPERAT,
     Role.admin: PurposeOfUse.HSYSADMIN,
     Role.visitor: PurposeOfUse.PATRQT,
@@ -75,6 +77,7 @@ ALLOWED_PURPOSES = {
     Role.pharmacist: {PurposeOfUse.TREAT, PurposeOfUse.HPAYMT},
     Role.team_lead: {PurposeOfUse.HOPERAT, PurposeOfUse.TREAT},
     Role.lab: {PurposeOfUse.TREAT},
+    Role.finance: {PurposeOfUse.HPAYMT, PurposeOfUse.HOPERAT},
     Role.manager: {PurposeOfUse.HOPERAT},
     Role.admin: {PurposeOfUse.HSYSADMIN},
     Role.visitor: {PurposeOfUse.PATRQT},

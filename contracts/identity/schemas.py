@@ -20,8 +20,8 @@ _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{2,31}$")
 # complaints and reports are hospital-wide)
 DEPARTMENT_ROLES = frozenset({Role.consultant, Role.team_lead})
 DEPARTMENT_HELP = ("The department the person works in: required for consultants, team leads, doctors and "
-                   "pharmacists; managers and admins may leave it out (hospital-wide).")
-StaffRole = Literal["consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin"]
+                   "pharmacists; managers, finance staff and admins may leave it out (hospital-wide).")
+StaffRole = Literal["consultant", "doctor", "pharmacist", "team_lead", "lab", "finance", "manager", "admin"]
 PRACTISING_SINCE_HELP = ("The date independent clinical practice began (独立执业起始日期), YYYY-MM-DD, not in the "
                          "future: doctors and pharmacists only. Practising online needs at least 3 years of it "
                          "(互联网诊疗管理办法), which records checks when a doctor signs a prescription.")

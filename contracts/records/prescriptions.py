@@ -194,3 +194,21 @@ class PrescriptionQuery(Strict):
                                                                         "review queue (oldest first).")
     limit: int = Field(default=50, ge=1, le=200)
 
+
+
+class DispensingFacts(BaseModel):
+    """What pharmacy needs to dispense a prescription, for pharmacy only (records' ``dispensing_facts``): the items as
+    signed and whether it is in effect now. The diagnoses, notes and guardian stay in records."""
+
+    prescription_id: str
+    encounter_id: str
+    patient_id: str
+    doctor_id: str
+    status: PrescriptionStatus
+    items: list[PrescribedItem]
+    total_fen: int
+    cold_chain: bool
+    signed_at: str = Field(description="UTC, ISO 8601")
+    valid_until: str = Field(description="UTC, ISO 8601")
+    reviewer_id: str | None = None
+    reviewed_at: str | None = Field(default=None, description="ISO 8601")

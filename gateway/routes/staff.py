@@ -17,7 +17,7 @@ ADMIN = {Role.admin}
 class StaffFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: Literal["consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin"] | None = None
+    role: Literal["consultant", "doctor", "pharmacist", "team_lead", "lab", "finance", "manager", "admin"] | None = None
 
 
 @api.route("POST", "/v1/staff", summary="Create a staff account", tags=TAGS, allow=ADMIN, request=StaffCreate,

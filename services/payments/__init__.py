@@ -1,1 +1,2 @@
-"""payments: fees, payments and refunds (a skeleton: its capabilities arrive with their issues)."""
+"""payments: fees, payments and refunds (``invoices/``: invoices, desk payments and refund requests; the payment
+provider, insurance, the ledger and reconciliation arrive with the payments issue)."""

@@ -1,18 +1,20 @@
 """payments: fees, payments and refunds.
 
-``PaymentsService`` will be its capabilities' entrypoints over one database. Only
-the shared skeleton so far (health, audit RPCs, own database, outbox relay, audit sealer). A capability is a
-sub-package ``services/payments/<capability>/`` with ``rules.py``, ``store.py``, ``usecases.py`` and
-``entrypoints.py`` (docs/adding-a-service.md; the worked example is booking's catalogue): its entrypoint mixin joins
-the bases below and its store's ``INDEXES`` the list.
+``PaymentsService`` is its capabilities' entrypoints over one database: so far ``invoices/`` (pharmacy's dispensing
+orders invoiced from the patient's choice of delivery or pickup, payments taken at the cashier's desk, refund
+requests recorded; docs/payments.md). A capability is a sub-package ``services/payments/<capability>/`` with
+``rules.py``, ``store.py``, ``usecases.py`` and ``entrypoints.py`` (docs/adding-a-service.md; the worked example is
+booking's catalogue): its entrypoint mixin joins the bases below and its store's ``INDEXES`` the list.
 """
 from __future__ import annotations
 
+from services.payments.invoices import store as invoice_store
+from services.payments.invoices.entrypoints import InvoiceEntrypoints
 from services.payments.settings import PaymentsSettings
 from wenzhen.service import ServiceBase
 
 
-class PaymentsService(ServiceBase):
+class PaymentsService(InvoiceEntrypoints, ServiceBase):
     name = "payments"
     settings_class = PaymentsSettings
-    indexes: list = []  # each capability store's INDEXES
+    indexes = [*invoice_store.INDEXES]

@@ -1,5 +1,6 @@
-"""payments's settings (the README's configuration table), read once when the service starts: none yet. A capability
-that needs one adds a field here, ``setting("PAYMENTS_...", default)``, and its README row."""
+"""payments's settings (the README's configuration table), read once when the service starts: none yet (the invoices
+need none). A capability that needs one adds a field here, ``setting("PAYMENTS_...", default)``, and its README
+row."""
 from __future__ import annotations
 
 from dataclasses import dataclass

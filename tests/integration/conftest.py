@@ -265,6 +265,7 @@ def stack(amqp_uri, tmp_path_factory):
         "AMQP_URI": amqp_uri,
         "WENZHEN_DB_PREFIX": f"t{RUN}_",
         "GATEWAY_PORT": str(free_port()),
+        "COURIER_SANDBOX_PORT": str(free_port()),  # the sandbox courier (deploy/sandbox_courier.py)
         "GATEWAY_WORKERS": "1",
         "GATEWAY_THREADS": "16",
         "OUTBOX_POLL_INTERVAL": "0.2",

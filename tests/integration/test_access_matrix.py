@@ -20,14 +20,14 @@ import pytest
 
 from contracts.intake.documents import resident_id_check_char
 from deploy.client import Api, Session
-from tests.integration.conftest import PatientUser, new_phone
+from tests.integration.conftest import PatientUser, new_phone, wait_until
 from wenzhen.ids import to_fhir
 
 pytestmark = pytest.mark.integration
 
-ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin", "visitor",
-         "anonymous")
-STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "lab", "manager", "admin")
+ROLES = ("patient", "consultant", "doctor", "pharmacist", "team_lead", "lab", "finance", "manager", "admin",
+         "visitor", "anonymous")
+STAFF = ("consultant", "doctor", "pharmacist", "team_lead", "lab", "finance", "manager", "admin")
 EVERYONE = frozenset(ROLES)
 SIGNED_IN = EVERYONE - {"anonymous"}
 NONE: frozenset[str] = frozenset()
@@ -62,6 +62,7 @@ class World:
     results: dict[str, str]  # "a" / "b": a result (of another order) the laboratory recorded, released
     appointments: dict[str, str]  # "a" / "b": the visit each encounter records
     documents: dict[str, str]  # "a" / "b": an image kept with each encounter
+    invoices: dict[str, str]  # "a" / "b": the invoice of a dispensing order of each (a's: of the relative's record)
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
@@ -112,7 +113,7 @@ def world(stack) -> World:
                   "b": b.api.post("/v1/complaints", {**complaint, "patient_id": b.id})["id"]}
     # records: the matrix doctor sees a's relative (so the doctor cares for the relative, never for a or b); another
     # doctor sees b
-    encounters, prescriptions, orders, results, appointments, documents = {}, {}, {}, {}, {}, {}
+    encounters, prescriptions, orders, results, appointments, documents, paid_rx = {}, {}, {}, {}, {}, {}, {}
     for key, doctor, patient, record, born, sex in (("a", sessions["doctor"], a, relative, "2018-05-06", "male"),
                                                     ("b", stack.staff("doctor"), b, b.id, "1990-03-04", "female")):
         visit = stack.visit(doctor, patient, patient_id=record)
@@ -127,17 +128,36 @@ def world(stack) -> World:
                          {"document_type": "resident_id", "number": resident_id(born, sex)})
         d.post(f"/v1/patients/{record}/identity-verification", {"method": "in_person"})
         prescriptions[key] = d.post(f"/v1/encounters/{encounters[key]}/prescriptions", RX)["id"]
+        paid_rx[key] = d.post(f"/v1/encounters/{encounters[key]}/prescriptions", PAID_RX)["id"]
         orders[key] = d.post(f"/v1/encounters/{encounters[key]}/orders", {"tests": ["血常规"]})["id"]
         done = d.post(f"/v1/encounters/{encounters[key]}/orders", {"tests": ["尿常规"]})["id"]
         results[key] = sessions["lab"].as_user.post("/v1/results", {"order_id": done, "observations": [
             {"code": "5804-0", "name": "尿蛋白", "text": "阴性"}]})["id"]
         d.post(f"/v1/results/{results[key]}/release")
+    # payments: an invoice comes from pharmacy's `fulfilment_chosen`: the second prescription of each encounter (the
+    # first stays waiting for review), approved; its dispensing order; the patient side chooses pickup
+    invoices = {key: invoice_of(sessions["pharmacist"], patient, record, paid_rx[key])
+                for key, patient, record in (("a", a, relative), ("b", b, b.id))}
     return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
-                 complaints, encounters, prescriptions, orders, results, appointments, documents)
+                 complaints, encounters, prescriptions, orders, results, appointments, documents, invoices)
 
 
 RX = {"items": [{"drug_code": "AML-5-TAB", "dose": "5 mg", "route": "oral", "frequency": "qd", "days": 7,
                  "quantity": 1}], "diagnoses": ["I10"]}
+PAID_RX = {"items": [{"drug_code": "LOS-50-TAB", "dose": "50 mg", "route": "oral", "frequency": "qd", "days": 7,
+                      "quantity": 1}], "diagnoses": ["I10"]}
+
+
+def invoice_of(pharmacist: Session, patient: PatientUser, record: str, prescription: str) -> str:
+    """The invoice of the dispensing order of ``prescription`` (of ``record``): approved by ``pharmacist``, its pickup
+    chosen by ``patient`` (who acts for ``record``); the order and the invoice arrive by events."""
+    pharmacist.as_user.post(f"/v1/prescriptions/{prescription}/review", {"outcome": "approve"})
+    order = wait_until(lambda: next((o for o in patient.api.get(f"/v1/dispensing-orders?patient_id={record}")
+                                     if o["prescription_id"] == prescription), None), what="the dispensing order")
+    patient.api.call("PUT", f"/v1/dispensing-orders/{order['id']}/fulfilment", {"method": "pickup",
+                                                                                "location": "central"})
+    return wait_until(lambda: next((i["id"] for i in patient.api.get(f"/v1/invoices?patient_id={record}")
+                                    if i["reference"] == order["id"]), None), what="the order's invoice")
 
 
 Request = tuple[str, str, dict | None]
@@ -346,6 +366,20 @@ def on_encounter(method: str, suffix: str = "", body=None, *, allowed: frozenset
     return build
 
 
+INVOICE_READERS = frozenset({"patient", "finance"})
+FINANCE = frozenset({"finance"})
+
+
+def on_invoice(method: str, suffix: str = "", body=None, *, allowed: frozenset = frozenset()):
+    """Patient a's invoice (own: of a dispensing order of a's relative) or patient b's (other); with ``allowed``, only
+    the refusals (a payment changes the invoice's state, once: test_payments)."""
+    def build(w: World, role: str, own: bool) -> Request | None:
+        if role in allowed:
+            return None
+        return method, f"/v1/invoices/{w.invoices['a' if own else 'b']}{suffix}", body
+    return build
+
+
 def same_rules(w: World, role: str, own: bool) -> Request:
     current = w.sessions["manager"].as_user.get("/v1/rule-tables/red_flags")
     return "PUT", "/v1/rule-tables/red_flags", {"rules": current["rules"], "note": "access matrix: unchanged"}
@@ -550,6 +584,14 @@ MATRIX = [
     Route("POST", "/v1/patients/{patient_id}/logs", frozenset({"patient"}), NONE, on_patient(
         "POST", "/logs", {"kind": "weight", "measured_at": "2026-12-01T07:30:00+08:00", "value": 60.5}), ok=201),
     Route("GET", "/v1/patients/{patient_id}/logs", frozenset({"patient"}), NONE, on_patient("GET", "/logs")),
+    # payments: a patient reads the invoices of the records they act for; finance staff read any and take payments
+    # at the desk (a payment, once, is tested with pharmacy's orders: here its refusals)
+    Route("GET", "/v1/invoices", INVOICE_READERS, NONE, lambda w, role, own: (
+        "GET", "/v1/invoices?status=open" if role == "finance" else f"/v1/invoices?patient_id={w.relative}", None),
+          resourceless=True),
+    Route("GET", "/v1/invoices/{invoice_id}", INVOICE_READERS, FINANCE, on_invoice("GET")),
+    Route("POST", "/v1/invoices/{invoice_id}/desk-payments", FINANCE, FINANCE,
+          on_invoice("POST", "/desk-payments", {"method": "cash", "amount_fen": 100}, allowed=FINANCE)),
     # the FHIR interface: the same services answer, so the same rules (a refusal: 403/404 as an OperationOutcome)
     *fhir_routes(),
     Route("GET", "/v1/patients/{patient_id}/retention", ADMIN, ADMIN, on_patient("GET", "/retention")),

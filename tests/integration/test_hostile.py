@@ -53,9 +53,9 @@ URL_VALUES = {  # path and query parameters, URL-encoded as a client would send 
     "huge number": "1" + "0" * 25,  # beyond the 64-bit integers a database stores
 }
 HUGE_INT = 10**25
-ROLES = ("patient", "consultant", "team_lead", "manager", "doctor", "pharmacist", "lab", "admin")
+ROLES = ("patient", "consultant", "team_lead", "manager", "doctor", "pharmacist", "lab", "finance", "admin")
 STAFF = {"consultant": "consultant", "team_lead": "team_lead", "manager": "manager", "doctor": "doctor",
-         "pharmacist": "pharmacist", "lab": "lab", "admin": "admin",
+         "pharmacist": "pharmacist", "lab": "lab", "finance": "finance", "admin": "admin",
          "spare": "consultant"}  # account -> role (the spare one for the admin to act on)
 THREADS = 6
 
@@ -110,6 +110,7 @@ def build_world(stack) -> World:
         "doctor": {**none, "doctor_id": doctor, "account_id": doctor},
         "pharmacist": {**none, "account_id": staff["pharmacist"].account_id},
         "lab": {**none, "account_id": staff["lab"].account_id},
+        "finance": {**none, "account_id": staff["finance"].account_id},
         "admin": {**none, "account_id": spare},
         "anonymous": {**none, "doctor_id": doctor},
     }

@@ -100,7 +100,7 @@ def test_every_role_has_a_default_purpose_it_may_also_state(role):
 
 def test_callers_from_context_data_get_their_roles_default_purpose():
     expected = {Role.patient: "PATRQT", Role.doctor: "TREAT", Role.pharmacist: "TREAT", Role.consultant: "HOPERAT",
-                Role.team_lead: "HOPERAT", Role.lab: "TREAT", Role.manager: "HOPERAT",
+                Role.team_lead: "HOPERAT", Role.lab: "TREAT", Role.finance: "HPAYMT", Role.manager: "HOPERAT",
                 Role.admin: "HSYSADMIN"}
     for role, purpose in expected.items():
         caller = Caller.from_context_data({PRINCIPAL_KEY: Principal.user("acc", role).to_context()})

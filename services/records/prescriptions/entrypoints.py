@@ -7,6 +7,7 @@ from datetime import date
 from contracts.identity.schemas import Prescriber
 from contracts.intake.patients import PrescribingFacts
 from contracts.records.prescriptions import (
+    DispensingFacts,
     ExtendRequest,
     Prescription,
     PrescriptionQuery,
@@ -60,6 +61,10 @@ class PrescriptionEntrypoints:
     @rpc
     def extend_prescription(self, prescription_id: str, request: ExtendRequest) -> Prescription:
         return usecases.extend(self.prescriptions, self.clinical, self.caller, prescription_id, request, utcnow())
+
+    @rpc
+    def dispensing_facts(self, prescription_id: str) -> DispensingFacts:
+        return usecases.dispensing_facts(self.prescriptions, self.caller, prescription_id)
 
     @rpc
     def get_prescription(self, prescription_id: str) -> Prescription:

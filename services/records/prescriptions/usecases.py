@@ -16,6 +16,7 @@ from contracts.records.events import (
 )
 from contracts.records.prescriptions import (
     CodedDiagnosis,
+    DispensingFacts,
     ExtendRequest,
     Prescription,
     PrescriptionQuery,
@@ -230,6 +231,22 @@ def get(store: PrescriptionStore, clinical: ClinicalContext, caller: Caller, pre
     rx = authorized(store, clinical, caller, prescription_id, READ, "read", now)
     audit.record(store, caller, READ, "read", ENTITY, rx.id, patient_id=rx.patient_id)
     return view(rx)
+
+
+def dispensing_facts(store: PrescriptionStore, caller: Caller, prescription_id: str) -> DispensingFacts:
+    """For pharmacy only (it makes the dispensing order of a prescription that took effect): the items as signed and
+    the status now; audited as pharmacy's read."""
+    if not caller.principal.is_service("pharmacy"):
+        raise Forbidden("Only the pharmacy service asks for a prescription's dispensing facts.")
+    rx = store.prescription(prescription_id)
+    if rx is None:
+        raise rules.not_found(prescription_id)
+    audit.record(store, caller, READ, "read", ENTITY, rx.id, patient_id=rx.patient_id, detail="dispensing facts")
+    review = rx.review
+    return DispensingFacts(**_ids(rx), status=rx.status, items=list(rx.items), total_fen=rx.total_fen,
+                           cold_chain=rx.cold_chain, signed_at=to_utc_iso(rx.signed_at),
+                           valid_until=to_utc_iso(rx.valid_until), reviewer_id=review.reviewer_id if review else None,
+                           reviewed_at=review.at if review else None)
 
 
 def list_prescriptions(store: PrescriptionStore, clinical: ClinicalContext, caller: Caller, query: PrescriptionQuery,

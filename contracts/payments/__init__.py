@@ -1,0 +1,1 @@
+"""payments' contracts: its events and the models of its RPCs."""

@@ -1,0 +1,1 @@
+"""pharmacy's contracts: its events, the dispensing and stock models of its RPCs, and the courier's wire contract."""
