@@ -109,6 +109,7 @@ def _env(run: str, amqp_uri: str, var: Path) -> dict[str, str]:
         "WENZHEN_DB_PREFIX": f"bench{run}_",
         "GATEWAY_HOST": "127.0.0.1",
         "GATEWAY_PORT": str(free_port()),
+        "COURIER_SANDBOX_PORT": str(free_port()),  # beside a running `make run` (its sandbox on 8791)
         "LOG_LEVEL": "WARNING",
         "PROMETHEUS_MULTIPROC_DIR": str(var / "metrics"),
         "ACCESS_TOKEN_TTL_SECONDS": "3600",  # the callers' tokens outlive the run

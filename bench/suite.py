@@ -10,17 +10,20 @@ baselines and the gateway's figures again, each rate with its ratio to the first
 Targets are printed and recorded (``target``, ``met``), never asserted."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from bench import baselines, booking, callers, chat, dbraw, explain, growth
 from bench.isolated import HELLO, BenchStack, isolated_stack
 from bench.load import LoadResult, LoadTool, Workload, pick_tool
 from bench.report import Report, say
+from contracts.pharmacy.courier import OpCode, RouteEvent, push_body
 from wenzhen.ids import to_fhir
 from wenzhen.rpc_client import RpcClient
 
@@ -139,6 +142,12 @@ def gateway_round(stack: BenchStack, http: Http, report: Report, signed_in: call
     report.add(f"gateway_fhir_everything_vs_get_patient{suffix}", everything / get, "ratio",
                of=f"gateway_fhir_everything{suffix} / gateway_get_patient{suffix}: the record's six audited reads "
                   "against one")
+    booking.quiet(stack, say)
+    push = gateway_route_push(stack, http, report, suffix)
+    rates["gateway_route_push"] = push
+    report.add(f"gateway_route_push_vs_rpc_echo{suffix}", push / echo, "ratio",
+               of=f"gateway_route_push{suffix} / rpc_echo_concurrent ({CONNECTIONS} each): the courier's signed push, "
+                  "answered after its digest is checked and its steps looked up")
     booking.quiet(stack, say)
     rates["gateway_book"] = gateway_book(stack, http, report, signed_in, clinic, echo, raw, suffix)
     booking.quiet(stack, say)
@@ -286,6 +295,21 @@ def gateway_record(stack: BenchStack, http: Http, report: Report, signed_in: cal
     r = http.measure(stack.gateway_url(), Workload(f"/fhir/Patient/{to_fhir(signed_in.patient_id)}/$everything",
                                                    token=signed_in.patient_token))
     add_http(report, f"gateway_fhir_everything{suffix}", r, http, caller="patient (own record)")
+    return r.rps
+
+
+def gateway_route_push(stack: BenchStack, http: Http, report: Report, suffix: str) -> float:
+    """The courier's route push (no token: the digest is its authentication), signed with the stack's check word,
+    for a waybill pharmacy does not know: the path every push takes before it changes an order (parse, verify in
+    constant time, look the steps up by waybill and order id in a transaction), answered ``0000``."""
+    say("gateway: POST /v1/courier/route-pushes, the courier's signed route push…")
+    event = RouteEvent(id=f"bench-{os.getpid()}", mailno="SF0000000000000", orderid="dsp_bench",
+                       accept_time=datetime.now(UTC), accept_address="上海市", remark="bench",
+                       op_code=OpCode.in_transit)
+    body = push_body(stack.env.get("COURIER_PARTNER_ID") or "WENZHEN_DEV", "bench", [event],
+                     stack.env["COURIER_CHECK_WORD"], int(time.time() * 1000))
+    r = http.measure(stack.gateway_url(), Workload("/v1/courier/route-pushes", login=json.dumps(body)))
+    add_http(report, f"gateway_route_push{suffix}", r, http, caller="the courier (signed push)")
     return r.rps
 
 

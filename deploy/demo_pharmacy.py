@@ -108,7 +108,7 @@ def pharmacy_journey(journey: Journey, admin: Actor, patient_id: str, prescripti
 
     trace = journey.step(pharmacist, "GET", f"/v1/prescriptions/{prescription_id}/trace",
                          show=lambda b: f"{len(b['steps'])} steps")
-    detail(*[f"{s['at'][:19]}  {s['step']:<18} {s['actor_role']}"
+    detail(*[f"{s['at'][:19]}Z {s['step']:<18} {s['actor_role']}"
              + (f"  lot {s['lots'][0]['lot_no']}" if s["lots"] else "")
              + (f"  waybill {s['waybill']}" if s["waybill"] else "") for s in trace["steps"]])
     return PharmacyOutcome(oid, shipped["waybill"], chosen["amount_fen"], len(trace["steps"]))

@@ -38,7 +38,7 @@ class DeliveryWindow(StrEnum):
     evening = "evening"  # 18:00–21:00
 
 
-class OrderStatus(StrEnum):
+class DispensingStatus(StrEnum):
     awaiting_payment = "awaiting_payment"
     paid = "paid"
     dispensing = "dispensing"
@@ -109,7 +109,7 @@ class Pick(BaseModel):
 
 
 class StatusStep(BaseModel):
-    status: OrderStatus
+    status: DispensingStatus
     at: str
     by: str = Field(description="The role that moved it (patient, pharmacist, payments, courier, system).")
 
@@ -125,7 +125,7 @@ class DispensingOrder(BaseModel):
     id: str
     prescription_id: str
     patient_id: str
-    status: OrderStatus
+    status: DispensingStatus
     items: list[OrderItem]
     total_fen: int = Field(description="The drugs' price (integer fen).")
     delivery_fee_fen: int
@@ -149,7 +149,7 @@ class DispensingOrder(BaseModel):
 class OrderQuery(Strict):
     patient_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{3,64}$")] | None = Field(
         default=None, description="Patients: a record they act for (required for them).")
-    status: OrderStatus | None = Field(default=None, description="Pharmacists: `paid` is the dispensing queue "
+    status: DispensingStatus | None = Field(default=None, description="Pharmacists: `paid` is the dispensing queue "
                                                                  "(oldest first).")
     location: PharmacyCode | None = None
     limit: int = Field(default=50, ge=1, le=200)
@@ -174,7 +174,7 @@ class HandOverRequest(Strict):
     pickup_code: PickupCode
 
 
-class CancelRequest(Strict):
+class OrderCancelRequest(Strict):
     reason: CancelReason = CancelReason.patient_request
 
 

@@ -14,12 +14,12 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from contracts.pharmacy.dispensing import (
-    CancelRequest,
     DispenseRequest,
     DispensingOrder,
     FulfilmentRequest,
     HandOverRequest,
     LotInput,
+    OrderCancelRequest,
     OrderQuery,
     Pharmacy,
     PickLine,
@@ -96,7 +96,7 @@ def choose_fulfilment(call: Call, order_id: str) -> dict:
 
 
 @api.route("POST", "/v1/dispensing-orders/{order_id}/cancel", summary="Cancel a dispensing order", tags=TAGS,
-           allow=BOTH, request=CancelRequest, response=DispensingOrder,
+           allow=BOTH, request=OrderCancelRequest, response=DispensingOrder,
            errors={403: "Only the patient, or a pharmacist.", 404: NOT_YOURS, 409: STATE})
 def cancel_order(call: Call, order_id: str) -> dict:
     """Before anything is dispensed (the patient: before dispensing starts). Reserved stock is released; a paid order

@@ -63,6 +63,8 @@ class World:
     appointments: dict[str, str]  # "a" / "b": the visit each encounter records
     documents: dict[str, str]  # "a" / "b": an image kept with each encounter
     invoices: dict[str, str]  # "a" / "b": the invoice of a dispensing order of each (a's: of the relative's record)
+    dispensing: dict[str, str]  # "a" / "b": that dispensing order (awaiting payment, pickup chosen)
+    paid_rx: dict[str, str]  # "a" / "b": its prescription (approved: pharmacy keeps its trace)
 
     def api(self, role: str) -> Api:
         if role == "anonymous":
@@ -136,10 +138,13 @@ def world(stack) -> World:
         d.post(f"/v1/results/{results[key]}/release")
     # payments: an invoice comes from pharmacy's `fulfilment_chosen`: the second prescription of each encounter (the
     # first stays waiting for review), approved; its dispensing order; the patient side chooses pickup
-    invoices = {key: invoice_of(sessions["pharmacist"], patient, record, paid_rx[key])
-                for key, patient, record in (("a", a, relative), ("b", b, b.id))}
+    made = {key: invoice_of(sessions["pharmacist"], patient, record, paid_rx[key])
+            for key, patient, record in (("a", a, relative), ("b", b, b.id))}
+    invoices = {key: invoice for key, (_, invoice) in made.items()}
+    dispensing = {key: order for key, (order, _) in made.items()}
     return World(stack, sessions, a, b, relative, by_consultant, by_team_lead, spare, visitor, chats, files,
-                 complaints, encounters, prescriptions, orders, results, appointments, documents, invoices)
+                 complaints, encounters, prescriptions, orders, results, appointments, documents, invoices,
+                 dispensing, paid_rx)
 
 
 RX = {"items": [{"drug_code": "AML-5-TAB", "dose": "5 mg", "route": "oral", "frequency": "qd", "days": 7,
@@ -148,16 +153,16 @@ PAID_RX = {"items": [{"drug_code": "LOS-50-TAB", "dose": "50 mg", "route": "oral
                       "quantity": 1}], "diagnoses": ["I10"]}
 
 
-def invoice_of(pharmacist: Session, patient: PatientUser, record: str, prescription: str) -> str:
-    """The invoice of the dispensing order of ``prescription`` (of ``record``): approved by ``pharmacist``, its pickup
+def invoice_of(pharmacist: Session, patient: PatientUser, record: str, prescription: str) -> tuple[str, str]:
+    """The dispensing order of ``prescription`` (of ``record``) and its invoice: approved by ``pharmacist``, its pickup
     chosen by ``patient`` (who acts for ``record``); the order and the invoice arrive by events."""
     pharmacist.as_user.post(f"/v1/prescriptions/{prescription}/review", {"outcome": "approve"})
     order = wait_until(lambda: next((o for o in patient.api.get(f"/v1/dispensing-orders?patient_id={record}")
                                      if o["prescription_id"] == prescription), None), what="the dispensing order")
     patient.api.call("PUT", f"/v1/dispensing-orders/{order['id']}/fulfilment", {"method": "pickup",
                                                                                 "location": "central"})
-    return wait_until(lambda: next((i["id"] for i in patient.api.get(f"/v1/invoices?patient_id={record}")
-                                    if i["reference"] == order["id"]), None), what="the order's invoice")
+    return order["id"], wait_until(lambda: next((i["id"] for i in patient.api.get(f"/v1/invoices?patient_id={record}")
+                                                 if i["reference"] == order["id"]), None), what="the order's invoice")
 
 
 Request = tuple[str, str, dict | None]
@@ -363,6 +368,20 @@ def on_encounter(method: str, suffix: str = "", body=None, *, allowed: frozenset
         if own and role in allowed:
             return None
         return method, f"/v1/encounters/{w.encounters['a' if own else 'b']}{suffix}", body
+    return build
+
+
+PHARMACIST = frozenset({"pharmacist"})
+ORDER_READERS = frozenset({"patient", "pharmacist"})
+
+
+def on_dispensing(method: str, suffix: str = "", body=None, *, allowed: frozenset = frozenset()):
+    """Patient a's dispensing order (own: of a's relative's prescription) or b's (other); with ``allowed``, only the
+    refusals (the allowed calls move the order on: test_pharmacy)."""
+    def build(w: World, role: str, own: bool) -> Request | None:
+        if role in allowed:
+            return None
+        return method, f"/v1/dispensing-orders/{w.dispensing['a' if own else 'b']}{suffix}", body
     return build
 
 
@@ -592,6 +611,37 @@ MATRIX = [
     Route("GET", "/v1/invoices/{invoice_id}", INVOICE_READERS, FINANCE, on_invoice("GET")),
     Route("POST", "/v1/invoices/{invoice_id}/desk-payments", FINANCE, FINANCE,
           on_invoice("POST", "/desk-payments", {"method": "cash", "amount_fen": 100}, allowed=FINANCE)),
+    # pharmacy: a patient's orders for the records they act for; pharmacists any (the dispensing queue), and they record
+    # the patient's choice; the steps that move an order on are tried for their refusals (test_pharmacy: the rest)
+    Route("GET", "/v1/pharmacies", SIGNED_IN - {"visitor"}, NONE, fixed("GET", "/v1/pharmacies"), resourceless=True),
+    Route("GET", "/v1/pharmacies/{location}/stock", frozenset({"pharmacist", "manager"}), NONE,
+          fixed("GET", "/v1/pharmacies/central/stock"), resourceless=True),
+    Route("POST", "/v1/pharmacies/{location}/lots", PHARMACIST, NONE, refused_only(
+        "POST", "/v1/pharmacies/central/lots", {"drug_code": "AML-5-TAB", "lot_no": "M1", "expiry": "2030-01-01",
+                                                "quantity": 1}, PHARMACIST), resourceless=True),
+    Route("GET", "/v1/dispensing-orders", ORDER_READERS, NONE, lambda w, role, own: (
+        "GET", "/v1/dispensing-orders?status=paid" if role == "pharmacist"
+        else f"/v1/dispensing-orders?patient_id={w.relative}", None), resourceless=True),
+    Route("GET", "/v1/dispensing-orders/{order_id}", ORDER_READERS, PHARMACIST, on_dispensing("GET")),
+    Route("PUT", "/v1/dispensing-orders/{order_id}/fulfilment", ORDER_READERS, PHARMACIST,
+          on_dispensing("PUT", "/fulfilment", {"method": "pickup", "location": "central"})),
+    Route("POST", "/v1/dispensing-orders/{order_id}/cancel", ORDER_READERS, PHARMACIST,
+          on_dispensing("POST", "/cancel", {"reason": "patient_request"}, allowed=ORDER_READERS)),
+    Route("POST", "/v1/dispensing-orders/{order_id}/receipt", frozenset({"patient"}), NONE,
+          on_dispensing("POST", "/receipt", allowed=frozenset({"patient"}))),
+    Route("GET", "/v1/dispensing-orders/{order_id}/pickup-code.svg", frozenset({"patient"}), NONE,
+          on_dispensing("GET", "/pickup-code.svg", allowed=frozenset({"patient"}))),
+    Route("GET", "/v1/dispensing-orders/{order_id}/pick-list", PHARMACIST, PHARMACIST,
+          on_dispensing("GET", "/pick-list")),
+    *[Route(method, f"/v1/dispensing-orders/{{order_id}}{suffix}", PHARMACIST, PHARMACIST,
+            on_dispensing(method, suffix, body, allowed=PHARMACIST))
+      for method, suffix, body in (("POST", "/reserve", None), ("POST", "/start", None), ("POST", "/dispense", {}),
+                                   ("POST", "/hand-over", {"pickup_code": "000000"}),
+                                   ("POST", "/return", {"reason": "other"}), ("POST", "/shipment/retry", None),
+                                   ("GET", "/label.pdf", None))],
+    Route("GET", "/v1/prescriptions/{prescription_id}/trace", frozenset({"pharmacist", "manager"}),
+          frozenset({"pharmacist", "manager"}),
+          lambda w, role, own: ("GET", f"/v1/prescriptions/{w.paid_rx['a' if own else 'b']}/trace", None)),
     # the FHIR interface: the same services answer, so the same rules (a refusal: 403/404 as an OperationOutcome)
     *fhir_routes(),
     Route("GET", "/v1/patients/{patient_id}/retention", ADMIN, ADMIN, on_patient("GET", "/retention")),
@@ -618,6 +668,8 @@ PUBLIC = [
     ("GET", "/docs", None, 200), ("GET", "/metrics", None, 200), ("GET", "/v1/privacy-notice", None, 200),
     ("GET", "/.well-known/jwks.json", None, 200), ("GET", "/v1/fees", None, 200), ("GET", "/fhir/metadata", None, 200),
     ("GET", "/v1/doctor-profiles", None, 200),
+    ("POST", "/v1/courier/route-pushes", {"partnerID": "NOT_OURS", "requestID": "r1", "timestamp": "1",
+                                          "msgDigest": "forged", "msgData": "{}"}, 200),
     ("POST", "/v1/consultations", {"message": "你好，想咨询一下"}, 201),
     ("GET", "/v1/departments", None, 200), ("GET", "/v1/services", None, 200), ("GET", "/v1/rooms", None, 200),
     ("GET", "/v1/doctors", None, 200), ("GET", "/v1/doctors/{doctor_id}", None, 404),

@@ -7,11 +7,11 @@ import base64
 
 from contracts.payments.events import PaymentSucceeded
 from contracts.pharmacy.dispensing import (
-    CancelRequest,
     DispenseRequest,
     DispensingOrder,
     FulfilmentRequest,
     HandOverRequest,
+    OrderCancelRequest,
     OrderQuery,
     PickLine,
     PrescriptionTrace,
@@ -105,7 +105,7 @@ class OrderEntrypoints:
         return usecases.confirm_receipt(self.orders, self.caller, order_id, utcnow())
 
     @rpc
-    def cancel_order(self, order_id: str, request: CancelRequest) -> DispensingOrder:
+    def cancel_order(self, order_id: str, request: OrderCancelRequest) -> DispensingOrder:
         return usecases.cancel(self.orders, self.stock, self.caller, order_id, request, utcnow())
 
     @rpc

@@ -12,10 +12,10 @@ from datetime import date, datetime, timedelta
 
 from contracts.pharmacy.dispensing import (
     Delivery,
+    DispensingStatus,
     FulfilmentMethod,
     FulfilmentRequest,
     OrderItem,
-    OrderStatus,
     Pick,
 )
 from contracts.records.codes import DrugCategory
@@ -23,7 +23,7 @@ from wenzhen.auth import Principal, Role
 from wenzhen.errors import Conflict, Forbidden, InvalidInput, NotFound, field_error
 
 ENTITY = "MedicationDispense"
-S = OrderStatus
+S = DispensingStatus
 
 # What cannot travel by courier unless the hospital allows it: cold-chain items (2–8 °C) and the restricted classes
 # (麻醉药品, 第一类精神药品, 医疗用毒性药品, 放射性药品), handed over in person at the pharmacy.
@@ -44,8 +44,8 @@ class Policy:
 @dataclass(frozen=True)
 class Transition:
     action: str
-    sources: frozenset[OrderStatus]
-    target: OrderStatus
+    sources: frozenset[DispensingStatus]
+    target: DispensingStatus
     event: str  # the trace step it records
 
 
@@ -68,7 +68,7 @@ class OrderRecord:
     id: str
     prescription_id: str
     patient_id: str
-    status: OrderStatus
+    status: DispensingStatus
     items: tuple[OrderItem, ...]
     total_fen: int
     delivery_allowed: bool

@@ -16,7 +16,7 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from contracts.pharmacy.dispensing import Delivery, FulfilmentMethod, OrderItem, OrderStatus, Pick
+from contracts.pharmacy.dispensing import Delivery, DispensingStatus, FulfilmentMethod, OrderItem, Pick
 from services.pharmacy.orders.rules import TRANSITIONS, OrderRecord, TraceEntry
 from wenzhen.storage import CapabilityStore, Index, Tx, update_and_read
 
@@ -46,7 +46,7 @@ class OrderStore(CapabilityStore):
         delivery = self._open(doc, "delivery")
         return OrderRecord(
             id=doc["_id"], prescription_id=doc["prescription_id"], patient_id=doc["patient_id"],
-            status=OrderStatus(doc["status"]),
+            status=DispensingStatus(doc["status"]),
             items=tuple(OrderItem.model_validate(i) for i in self._open(doc, "items")),
             total_fen=doc["total_fen"], delivery_allowed=doc["delivery_allowed"], valid_until=doc["valid_until"],
             created_at=doc["created_at"], version=doc["version"],
@@ -77,7 +77,7 @@ class OrderStore(CapabilityStore):
     def choose(self, tx: Tx, order_id: str, method: FulfilmentMethod, location: str, delivery: Delivery | None,
                fee_fen: int) -> OrderRecord | None:
         """Record the patient's choice while the order waits for payment; None once it is paid (or ended)."""
-        doc = update_and_read(tx[ORDERS], {"_id": order_id, "status": OrderStatus.awaiting_payment.value}, {
+        doc = update_and_read(tx[ORDERS], {"_id": order_id, "status": DispensingStatus.awaiting_payment.value}, {
             "$set": {"method": method.value, "location": location, "delivery_fee_fen": fee_fen,
                      "delivery": self._seal(order_id, "delivery",
                                             delivery.model_dump(mode="json") if delivery else None)},
@@ -144,7 +144,7 @@ class OrderStore(CapabilityStore):
     def due_to_expire(self, now: datetime, limit: int) -> list[str]:
         """Orders not dispensed whose prescription's validity ended (the ``due`` index)."""
         found = []
-        for status in (OrderStatus.awaiting_payment.value, OrderStatus.paid.value):
+        for status in (DispensingStatus.awaiting_payment.value, DispensingStatus.paid.value):
             found += [d["_id"] for d in self.db[ORDERS].find({"status": status, "valid_until": {"$lte": now}},
                                                              {"_id": 1}).sort("valid_until", ASCENDING).limit(limit)]
         return found[:limit]

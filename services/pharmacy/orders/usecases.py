@@ -14,12 +14,12 @@ from datetime import datetime
 
 from contracts.payments.events import PaymentSucceeded
 from contracts.pharmacy.dispensing import (
-    CancelRequest,
     DispenseRequest,
     DispensingOrder,
     FulfilmentMethod,
     FulfilmentRequest,
     HandOverRequest,
+    OrderCancelRequest,
     OrderItem,
     OrderQuery,
     PickLine,
@@ -364,7 +364,7 @@ def _cancel(store: OrderStore, stock_store: StockStore, tx: Tx, caller: Caller, 
     return done
 
 
-def cancel(store: OrderStore, stock_store: StockStore, caller: Caller, order_id: str, request: CancelRequest,
+def cancel(store: OrderStore, stock_store: StockStore, caller: Caller, order_id: str, request: OrderCancelRequest,
            now: datetime) -> DispensingOrder:
     """The patient before dispensing starts; a pharmacist also once started, before anything was taken from a lot."""
     order = authorized(store, caller, order_id, UPDATE, "update")
