@@ -70,7 +70,7 @@ def receive_lot(call: Call, location: str) -> Reply:
            response=list[DispensingOrder],
            errors={403: "A patient names a record they act for.",
                    422: "A pharmacist names a patient or a status (`status=paid` is the dispensing queue)."})
-def list_orders(call: Call) -> list:
+def list_dispensing_orders(call: Call) -> list:
     """Patients: a record's orders, newest first. Pharmacists: a status queue, oldest first (or a patient's orders).
     Each order listed is an audited read."""
     return call.rpc("pharmacy", "list_orders", call.query.model_dump(mode="json", exclude_none=True))
@@ -78,7 +78,7 @@ def list_orders(call: Call) -> list:
 
 @api.route("GET", "/v1/dispensing-orders/{order_id}", summary="Track a dispensing order", tags=TAGS, allow=BOTH,
            response=DispensingOrder, errors={404: NOT_YOURS})
-def get_order(call: Call, order_id: str) -> dict:
+def get_dispensing_order(call: Call, order_id: str) -> dict:
     """Its status history, the courier's route, and — for the patient, once ready — the pickup code."""
     return call.rpc("pharmacy", "get_order", order_id)
 

@@ -112,3 +112,30 @@ def test_a_substitute_needs_an_equivalent_product_and_a_reason(db_store):
     assert (original["on_hand"], original["reserved"], original["available"]) == (4, 0, 4)
     assert (substitute["on_hand"], substitute["reserved"], substitute["available"]) == (4, 0, 4)
     assert [lot.remaining for lot in stock.lots("central", "AMG-5-TAB")] == [4]
+
+
+def test_an_order_whose_prescription_lapsed_before_dispensing_is_cancelled_refunded_and_its_stock_freed(db_store):
+    keys = Keyring.from_env(new_key_settings())
+    stock, store = StockStore(db_store, keys), OrderStore(db_store, keys)
+    db_store.transact(lambda tx: stock.receive(tx, Lot("central", "AML-5-TAB", "B1", date(2027, 6, 30), 3, 3),
+                                               Product("AML-5-TAB", "amlodipine", "5 mg", "tablet"), NOW))
+    paid_id, unpaid_id = order(1, keys, store), order(2, keys, store)
+    event = PaymentSucceeded(invoice_id="inv_1", patient_id="pat_1", purpose="dispensing_order", reference=paid_id,
+                             amount_fen=2960, method="cash", payment_id="pay_1")
+    store.transact(lambda tx: orders.paid(store, stock, tx, PAYMENTS, event, Policy(), NOW))
+    assert stock.line("central", "AML-5-TAB")["reserved"] == 1
+
+    system = Caller.service("pharmacy")
+    assert orders.expire_due(store, stock, system, NOW + timedelta(hours=23)) == 0  # still valid
+    assert orders.expire_due(store, stock, system, NOW + timedelta(days=1)) == 2
+    assert orders.expire_due(store, stock, system, NOW + timedelta(days=1)) == 0  # once
+    for oid in (paid_id, unpaid_id):
+        assert store.order(oid).status is S.cancelled
+    line = stock.line("central", "AML-5-TAB")
+    assert (line["on_hand"], line["reserved"], line["available"]) == (3, 0, 3)
+    cancelled = db_store["outbox"].find_one({"type": "order_cancelled", "subject": paid_id})["envelope"]["data"]
+    assert cancelled["by"] == "expiry" and cancelled["reason"] == "prescription_expired" and cancelled["was_paid"]
+    refunds = list(db_store["outbox"].find({"type": "refund_requested"}))
+    assert [r["subject"] for r in refunds] == [paid_id]  # the unpaid one had nothing to refund
+    steps = [t.step for t in store.trace_of("rx_1")]
+    assert steps[-2:] == ["cancelled", "refund_requested"]

@@ -107,6 +107,21 @@ def authorized(store: OrderStore, caller: Caller, order_id: str, action: str, su
     return order
 
 
+def _move(store: OrderStore, caller: Caller, order: OrderRecord, action: str,
+          step: Callable[[Tx], OrderRecord | None], detail: str | None = None) -> DispensingOrder:
+    """One transition in its own transaction: ``step`` applies it (None: the order was not in a source state, a 409
+    naming the state it is in now), then the caller's change is audited."""
+    def body(tx: Tx) -> OrderRecord:
+        done = step(tx)
+        if done is None:
+            raise rules.refused(action, store.order(order.id, tx) or order)
+        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id,
+                     detail=detail or action)
+        return done
+
+    return view(caller, store.transact(body))
+
+
 # from records' events ------------------------------------------------------------------------------------------------
 def create_from_prescription(store: OrderStore, tx: Tx, caller: Caller, facts: DispensingFacts, policy: Policy,
                              now: datetime) -> OrderRecord | None:
@@ -331,14 +346,8 @@ def confirm_receipt(store: OrderStore, caller: Caller, order_id: str, now: datet
         raise Conflict(f"The order is {order.status.value}; receipt is confirmed once it is shipped.",
                        [field_error("status", f"is {order.status.value}", "invalid_transition")])
 
-    def body(tx: Tx) -> OrderRecord:
-        done = delivered(store, tx, caller, order.id, "patient", now)
-        if done is None:
-            raise rules.refused("deliver", store.order(order.id, tx))
-        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id, detail="receipt")
-        return done
-
-    return view(caller, store.transact(body))
+    return _move(store, caller, order, "deliver", lambda tx: delivered(store, tx, caller, order.id, "patient", now),
+                 detail="receipt")
 
 
 # ending without the medicine in hand ---------------------------------------------------------------------------------
@@ -378,14 +387,8 @@ def cancel(store: OrderStore, stock_store: StockStore, caller: Caller, order_id:
         raise Conflict("The medicine was dispensed: it can be returned, not cancelled.",
                        [field_error("status", "is dispensed", "invalid_transition")])
 
-    def body(tx: Tx) -> OrderRecord:
-        done = _cancel(store, stock_store, tx, caller, order, by, request.reason.value, now)
-        if done is None:
-            raise rules.refused("cancel", store.order(order.id, tx))
-        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id, detail="cancel")
-        return done
-
-    return view(caller, store.transact(body))
+    return _move(store, caller, order, "cancel",
+                 lambda tx: _cancel(store, stock_store, tx, caller, order, by, request.reason.value, now))
 
 
 def return_order(store: OrderStore, caller: Caller, order_id: str, request: ReturnRequest,
@@ -395,14 +398,8 @@ def return_order(store: OrderStore, caller: Caller, order_id: str, request: Retu
     rules.require_pharmacist(caller.principal)
     order = authorized(store, caller, order_id, UPDATE, "update")
 
-    def body(tx: Tx) -> OrderRecord:
-        done = returned(store, tx, caller, order.id, "pharmacist", request.reason.value, now)
-        if done is None:
-            raise rules.refused("return", store.order(order.id, tx))
-        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id, detail="return")
-        return done
-
-    return view(caller, store.transact(body))
+    return _move(store, caller, order, "return",
+                 lambda tx: returned(store, tx, caller, order.id, "pharmacist", request.reason.value, now))
 
 
 def expire_due(store: OrderStore, stock_store: StockStore, caller: Caller, now: datetime,
