@@ -197,7 +197,7 @@ def test_a_manager_may_be_hospital_wide_but_a_consultant_needs_a_department(stac
     assert admin.get(path)["role"] == "manager"  # rolled back
     assert admin.call("PATCH", path, {"role": "consultant", "department": "urology"})["department"] == "urology"
     described = stack.http.get(f"{stack.url}/openapi.json").json()["components"]["schemas"]["StaffCreate"]
-    assert "managers and admins may leave it out" in described["properties"]["department"]["description"]
+    assert "managers, finance staff and admins may leave it out" in described["properties"]["department"]["description"]
 
 
 def test_the_first_admin_can_be_bootstrapped_only_once(stack):
