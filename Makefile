@@ -5,7 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit test-integration demo bench lint topology deadletters docs clean admin audit-verify
+.PHONY: run stop test test-unit test-integration demo bench lint topology deadletters docs clean admin audit-verify \
+	ledger-check
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +48,9 @@ admin: $(STAMP)  ## create the first admin account of a running system (prints i
 
 audit-verify: $(STAMP)  ## walk every service's audit hash chain; report the first broken link
 	@set -a; [ -f var/secrets.env ] && . var/secrets.env; set +a; PYTHONPATH=. $(PY) -m wenzhen.audit verify $(ARGS)
+
+ledger-check: $(STAMP)  ## prove payments' ledger balances and agrees with the invoices; exit 1 naming the first discrepancy
+	@PYTHONPATH=. $(PY) -m services.payments.ledger check $(ARGS)
 
 docs: $(STAMP)  ## regenerate the events catalogue and schema snapshots
 	@PYTHONPATH=. $(PY) -m deploy.catalogue

@@ -172,6 +172,12 @@ QUERIES: list[HotQuery] = [
              where="payments: the refund requests of the invoices answered"),
     HotQuery("payments", "refunds", {"invoice_id": "inv_X", "order_id": "dso_X", "reason": "cancelled"},
              where="payments: a refund request recorded already (pharmacy's refund_requested)"),
+    HotQuery("payments", "ledger_entries", {"posting_id": "inv_X.issue.1"}, [("line", 1)],
+             where="payments ledger: a posting there already, or the revision a re-issue reverses (every posting)"),
+    HotQuery("payments", "ledger_totals", {"_id": "revenue|2026-12-05"}, via="update",
+             where="payments ledger: an account's running total for the day ($inc, every posting)"),
+    HotQuery("payments", "ledger_entries", {"invoice_id": "inv_X"},
+             where="payments ledger: an invoice's balances (balance(account, invoice_id))"),
     # notify, reports
     HotQuery("notify", "notifications", {"status": "queued", "channel": "sms"}, [("_id", 1)], 100,
              where="notify: the SMS queue (every round)"),

@@ -1,8 +1,8 @@
 """payments through the gateway against the real broker and database: a dispensing order is invoiced from the
 patient's choice of pickup (pharmacy's `fulfilment_chosen`), invoiced again with the delivery fee when they change
 it before paying; finance staff take the payment at the desk once, for exactly the amount due, and pharmacy hears of
-it; the patient cancels the paid order and pharmacy's refund request is recorded on the invoice. Who reads and lists
-invoices; no personal data in the events."""
+it; the patient cancels the paid order and pharmacy's refund request is recorded on the invoice; the ledger holds the
+postings of each step. Who reads and lists invoices; no personal data in the events."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,7 +10,11 @@ from datetime import datetime
 import pytest
 
 from contracts.intake.documents import resident_id_check_char
+from services.payments.ledger import usecases as ledger_usecases
+from services.payments.ledger.rules import Account
+from services.payments.ledger.store import LedgerStore
 from tests.integration.conftest import wait_until
+from wenzhen.storage import Store
 from wenzhen.timez import hospital_zone
 
 pytestmark = pytest.mark.integration
@@ -109,3 +113,13 @@ def test_an_order_is_invoiced_paid_at_the_desk_once_and_its_refund_recorded(stac
     assert events[2]["envelope"]["data"]["method"] == "card" and events[2]["envelope"]["actorrole"] == "finance"
     assert events[3]["envelope"]["data"]["status"] == "requested"
     assert not any(text in str(e["envelope"]) for e in events for text in ("王芳", "13812345678", "宛平南路"))
+
+    # the ledger: each change posted in its own transaction by the running service; what is owed, received, owed back
+    postings = {d["posting_id"].removeprefix(iid) for d in stack.db("payments")["ledger_entries"].find(
+        {"invoice_id": iid, "line": 0})}
+    assert postings == {".issue.1", ".issue.1.reversal", ".issue.2", f".payment.{paid.body['payment']['id']}",
+                        f".refund.{refunded[0]['id']}"}
+    ledger = LedgerStore(Store(stack.db("payments")))
+    assert {a.value: ledger_usecases.balance(ledger, a, iid) for a in Account} == {
+        "patient_receivable": 0, "insurance_receivable": 0, "cash_on_hand": 0, "card_clearing": due,
+        "provider_clearing": 0, "revenue": 0, "refunds_payable": due}

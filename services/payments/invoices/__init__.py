@@ -5,8 +5,9 @@ the dispensing order's invoice (purpose ``dispensing_order``, reference the orde
 unpaid issues it again with the new amount (``revision`` + 1). Each issue emits ``invoice_issued``. Finance staff
 (role ``finance``) record a payment taken at the desk, cash or card, for exactly the amount due: the invoice is paid
 and ``payment_succeeded`` tells pharmacy. Pharmacy's ``refund_requested`` (a paid order cancelled or returned) is
-recorded against the invoice and announced as ``refund_recorded``; processing refunds with a payment provider, online
-payment, insurance, the ledger and reconciliation come with the payments issue (docs/payments.md).
+recorded against the invoice and announced as ``refund_recorded``. Each issue, payment and refund owed posts its
+double entries to the ledger (``services.payments.ledger``) in its own transaction; processing refunds with a
+payment provider, online payment, insurance and reconciliation come with the payments issue (docs/payments.md).
 
 Invariants and what enforces them:
 
@@ -22,6 +23,8 @@ Invariants and what enforces them:
 * a refund request is recorded once per (invoice, order, reason): a unique index;
 * every event is emitted in the transaction of the change it reports (the outbox), numbered by the invoice's
   ``version`` (moved by the same conditional update);
+* every issue (and re-issue), desk payment and refund recorded as owed posts its ledger entries in the same
+  transaction (an unbalanced posting raises there, so neither is written);
 * reads are audited before the answer leaves; a refused read is a 404 audited as denied; a refused payment is
   audited as failed.
 """

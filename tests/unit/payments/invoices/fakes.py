@@ -1,13 +1,16 @@
 """The invoices' store, in memory: the same named methods as ``InvoiceStore`` over dicts, each conditional update
-with the same condition as the real one's filter."""
+with the same condition as the real one's filter. ``ledger`` is the ledger's fake over the same (imagined) database:
+a transaction of this store keeps its state all or nothing as well, as one MongoDB transaction does both."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 from datetime import datetime
 
 from contracts.payments.invoices import InvoicePurpose, InvoiceStatus
 from services.payments.invoices.rules import Charge, InvoiceRecord, PaymentRecord, RefundRecord
 from tests.fakes import FakeCapabilityStore
+from tests.unit.payments.ledger.fakes import FakeLedgerStore
 
 
 class DuplicateKey(Exception):
@@ -15,10 +18,22 @@ class DuplicateKey(Exception):
 
 
 class FakeInvoiceStore(FakeCapabilityStore):
-    def __init__(self) -> None:
+    _RECORDS = (*FakeCapabilityStore._RECORDS, "ledger")  # the ledger's state: kept all or nothing in transact
+
+    def __init__(self, ledger: FakeLedgerStore | None = None) -> None:
         super().__init__()
         self.invoices_: dict[str, InvoiceRecord] = {}
         self.refunds_: dict[str, RefundRecord] = {}
+        self.ledger = ledger if ledger is not None else FakeLedgerStore()
+
+    def transact(self, body):
+        saved = copy.deepcopy(vars(self.ledger))
+        try:
+            return super().transact(body)
+        except BaseException:
+            vars(self.ledger).clear()
+            vars(self.ledger).update(saved)
+            raise
 
     def _change(self, invoice_id: str, **values) -> InvoiceRecord:
         self.invoices_[invoice_id] = dataclasses.replace(self.invoices_[invoice_id], **values)
