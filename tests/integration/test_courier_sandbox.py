@@ -217,7 +217,7 @@ def test_the_route_arrives_as_signed_pushes_that_end_delivered_and_match_the_que
     assert listed["steps"] == HAPPY and listed["finished"] and listed["orderId"] == order.order_id
     wait_until(lambda: all(p["state"] == "delivered" for p in sandbox.order(waybill)["pushes"]), timeout=5,
                what="every push taken")
-    assert "张三" not in json.dumps(listed, ensure_ascii=False) and "139" not in json.dumps(listed)
+    assert "张三" not in json.dumps(listed, ensure_ascii=False) and "13912345678" not in json.dumps(listed)
     assert "张三" not in sandbox.log.read_text() and "13912345678" not in sandbox.log.read_text()
 
 
