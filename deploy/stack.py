@@ -251,9 +251,9 @@ def listener_pids(port: int) -> set[int] | None:
     return holders
 
 
-def ensure_port_free(host: str, port: int) -> None:
-    """Exit with a clear message if ``host:port`` is taken (a gateway that cannot bind would retry, fail and
-    leave whatever does listen there answering /readyz)."""
+def ensure_port_free(host: str, port: int, what: str = "the gateway's address", setting: str = "GATEWAY_PORT") -> None:
+    """Exit with a clear message if ``host:port`` is taken (a gateway or a sandbox that cannot bind would leave
+    whatever does listen there answering its health check)."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                          flags=socket.AI_PASSIVE)[0]
     with socket.socket(family, kind, proto) as s:
@@ -265,8 +265,8 @@ def ensure_port_free(host: str, port: int) -> None:
                 raise
             holders = ", ".join(f"pid {pid} ({' '.join(proc_cmdline(pid))[:80]})"
                                 for pid in sorted(listener_pids(port) or ()))
-            raise SystemExit(f"port {port} ({host}:{port}, the gateway's address) is already in use"
-                             f"{' by ' + holders if holders else ''}; stop what listens there or set GATEWAY_PORT"
+            raise SystemExit(f"port {port} ({host}:{port}, {what}) is already in use"
+                             f"{' by ' + holders if holders else ''}; stop what listens there or set {setting}"
                              ) from None
 
 
@@ -433,13 +433,8 @@ class Stack:
     def start_courier_sandbox(self, timeout: float = 20.0) -> subprocess.Popen:
         """The sandbox courier (its own process), its route pushes to the gateway; waits until it answers."""
         port = int(self.env["COURIER_SANDBOX_PORT"])
-        with socket.socket() as s:  # a stranger on the port would answer the health check in its place
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the sandbox binds: TIME_WAIT is no obstacle
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                raise SystemExit(f"port {port} (the sandbox courier's) is already in use; stop what listens there "
-                                 "or set COURIER_SANDBOX_PORT") from None
+        # a stranger on the port would answer the health check in its place
+        ensure_port_free("127.0.0.1", port, "the sandbox courier's", "COURIER_SANDBOX_PORT")
         proc = self.spawn(COURIER_SANDBOX, [
             sys.executable, "-m", "deploy.sandbox_courier", "--port", str(port),
             "--push-url", self.gateway_url() + COURIER_PUSH_PATH, "--partner-id", self.env["COURIER_PARTNER_ID"],

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
@@ -396,3 +396,19 @@ class RoutePush(BaseModel):
 def _locations(exc: ValidationError) -> str:
     """The fields a validation error names, without the values (which may be personal data)."""
     return ", ".join(sorted({".".join(str(p) for p in e["loc"]) or "(root)" for e in exc.errors()}))
+
+
+# the gateway's route for pushes: its request and answer (parsed again, and verified, by pharmacy) ---------------------
+class CourierPush(BaseModel):
+    """A route push (docs/courier.md): signed with the partner's check word over `msgData` and `timestamp`."""
+
+    partnerID: Annotated[str, Field(min_length=1, max_length=64)]
+    requestID: Annotated[str, Field(min_length=1, max_length=64)]
+    timestamp: Annotated[str, Field(min_length=1, max_length=20)]
+    msgDigest: Annotated[str, Field(min_length=1, max_length=100)]
+    msgData: Annotated[str, Field(min_length=2, max_length=100_000)]
+
+
+class CourierPushAnswer(BaseModel):
+    return_code: str = Field(description="0000: received; 1000: not a push of this shape.")
+    return_msg: str

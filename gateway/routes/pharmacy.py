@@ -9,10 +9,8 @@ patient's pickup code. The courier pushes the route of each parcel to `/v1/couri
 from __future__ import annotations
 
 import base64
-from typing import Annotated
 
-from pydantic import BaseModel, Field
-
+from contracts.pharmacy.courier import CourierPush, CourierPushAnswer
 from contracts.pharmacy.dispensing import (
     DispenseRequest,
     DispensingOrder,
@@ -199,21 +197,6 @@ def prescription_trace(call: Call, prescription_id: str) -> dict:
 
 
 # the courier ----------------------------------------------------------------------------------------------------------
-class CourierPush(BaseModel):
-    """A route push (docs/courier.md): signed with the partner's check word over `msgData` and `timestamp`."""
-
-    partnerID: Annotated[str, Field(min_length=1, max_length=64)]
-    requestID: Annotated[str, Field(min_length=1, max_length=64)]
-    timestamp: Annotated[str, Field(min_length=1, max_length=20)]
-    msgDigest: Annotated[str, Field(min_length=1, max_length=100)]
-    msgData: Annotated[str, Field(min_length=2, max_length=100_000)]
-
-
-class CourierPushAnswer(BaseModel):
-    return_code: str = Field(description="0000: received; 1000: not a push of this shape.")
-    return_msg: str
-
-
 @api.route("POST", "/v1/courier/route-pushes", summary="The courier's route push", tags=["courier"], allow=PUBLIC,
            request=CourierPush, response=CourierPushAnswer)
 def route_push(call: Call) -> dict:

@@ -25,7 +25,7 @@ from contracts.records.events import (
     PrescriptionTookEffect,
 )
 from contracts.records.prescriptions import DispensingFacts
-from services.pharmacy.orders import documents, usecases
+from services.pharmacy.orders import usecases
 from services.pharmacy.orders.store import OrderStore
 from services.pharmacy.shipping import usecases as shipping
 from services.pharmacy.shipping.store import ShippingStore
@@ -110,8 +110,7 @@ class OrderEntrypoints:
 
     @rpc
     def pickup_code_image(self, order_id: str) -> dict:
-        order = usecases.record_for_document(self.orders, self.caller, order_id, "pickup code")
-        return {"svg_b64": base64.b64encode(documents.qr_svg(order.pickup_code)).decode()}
+        return {"svg_b64": base64.b64encode(usecases.pickup_code_image(self.orders, self.caller, order_id)).decode()}
 
     # the pharmacist ----------------------------------------------------------------------------------------------
     @rpc
@@ -144,8 +143,7 @@ class OrderEntrypoints:
 
     @rpc
     def shipping_label(self, order_id: str) -> dict:
-        order = usecases.record_for_document(self.orders, self.caller, order_id, "label")
-        pdf = documents.label_pdf(order, self.stock.pharmacy(order.location), utcnow())
+        pdf = usecases.shipping_label(self.orders, self.stock, self.caller, order_id, utcnow())
         return {"pdf_b64": base64.b64encode(pdf).decode()}
 
     @rpc

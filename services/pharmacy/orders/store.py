@@ -89,19 +89,23 @@ class OrderStore(CapabilityStore):
         """Apply ``TRANSITIONS[action]`` if the order is in one of its source states (and ``when`` holds); the order
         after, or None when it was not."""
         t = TRANSITIONS[action]
-        changes = {"status": t.target.value, **(set_ or {})}
-        for name, value in (sealed or {}).items():
-            changes[name] = self._seal(order_id, name, value)
+        changes = {"status": t.target.value, **self._changes(order_id, set_, sealed)}
         doc = update_and_read(tx[ORDERS], {"_id": order_id, "status": {"$in": sorted(s.value for s in t.sources)},
                                            **(when or {})},
                               {"$set": changes, "$inc": {"version": 1},
                                "$push": {"history": {"status": t.target.value, "at": now, "by": by}}})
         return self._record(doc) if doc else None
 
-    def set_fields(self, tx: Tx, order_id: str, when: dict, values: dict) -> OrderRecord | None:
-        """A change that is not a transition (reserved, a shipment problem, a pickup attempt), under ``when``."""
-        doc = update_and_read(tx[ORDERS], {"_id": order_id, **when}, {"$set": values})
+    def set_fields(self, tx: Tx, order_id: str, when: dict, values: dict,
+                   sealed: dict | None = None) -> OrderRecord | None:
+        """A change that is not a transition (reserved, a shipment problem, the picks of a delivery), under ``when``;
+        ``sealed`` values are encrypted first."""
+        doc = update_and_read(tx[ORDERS], {"_id": order_id, **when},
+                              {"$set": self._changes(order_id, values, sealed)})
         return self._record(doc) if doc else None
+
+    def _changes(self, order_id: str, values: dict | None, sealed: dict | None) -> dict:
+        return {**(values or {}), **{name: self._seal(order_id, name, value) for name, value in (sealed or {}).items()}}
 
     def count_pickup_attempt(self, tx: Tx, order_id: str, limit: int) -> bool:
         """One wrong pickup code more; False when the limit was reached already."""

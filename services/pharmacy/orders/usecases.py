@@ -46,7 +46,7 @@ from contracts.pharmacy.events import (
     StockReservedForOrder,
 )
 from contracts.records.prescriptions import DispensingFacts, PrescriptionStatus
-from services.pharmacy.orders import rules
+from services.pharmacy.orders import documents, rules
 from services.pharmacy.orders.rules import ENTITY, OrderRecord, Policy, S, TraceEntry
 from services.pharmacy.orders.store import OrderStore
 from services.pharmacy.stock import usecases as stock
@@ -237,18 +237,16 @@ def start(store: OrderStore, caller: Caller, order_id: str, now: datetime) -> Di
         raise Conflict("Its stock is not reserved (a shortage): reserve it first, or cancel the order.",
                        [field_error("reserved", "is false", "out_of_stock")])
 
-    def body(tx: Tx) -> OrderRecord:
+    def started(tx: Tx) -> OrderRecord | None:
         done = store.transition(tx, order.id, "start", "pharmacist", now, when={"reserved": True},
                                 set_={"pharmacist_id": caller.principal.sub})
-        if done is None:
-            raise rules.refused("start", store.order(order.id, tx))
-        tx.emit(DispensingStarted(**_ids(done), pharmacist_id=caller.principal.sub, location=done.location),
-                subject=done.id)
-        _trace(store, tx, done, "dispensing_started", caller, now, location=done.location)
-        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id, detail="start")
+        if done is not None:
+            tx.emit(DispensingStarted(**_ids(done), pharmacist_id=caller.principal.sub, location=done.location),
+                    subject=done.id)
+            _trace(store, tx, done, "dispensing_started", caller, now, location=done.location)
         return done
 
-    return view(caller, store.transact(body))
+    return _move(store, caller, order, "start", started)
 
 
 def pick_list(store: OrderStore, stock_store: StockStore, caller: Caller, order_id: str,
@@ -288,7 +286,7 @@ def dispense(store: OrderStore, stock_store: StockStore, caller: Caller, order_i
             done = store.transition(tx, order.id, "ready", "pharmacist", now, when={"picks": None}, set_=values,
                                     sealed={"picks": dumped, "pickup_code": code})
         else:
-            done = store.set_fields(tx, order.id, when, {**values, "picks": store._seal(order.id, "picks", dumped)})
+            done = store.set_fields(tx, order.id, when, values, sealed={"picks": dumped})
         if done is None:
             raise rules.refused("ready", store.order(order.id, tx) or order)
         lots = [PickedLot(drug_code=p.drug_code, prescribed_code=p.prescribed_code, lot_no=p.lot_no,
@@ -325,18 +323,16 @@ def hand_over(store: OrderStore, caller: Caller, order_id: str, request: HandOve
         raise InvalidInput("That is not this order's pickup code.",
                            [field_error("pickup_code", "does not match", "mismatch")])
 
-    def body(tx: Tx) -> OrderRecord:
+    def picked_up(tx: Tx) -> OrderRecord | None:
         done = store.transition(tx, order.id, "pick_up", "pharmacist", now,
                                 set_={"handed_over_by": caller.principal.sub})
-        if done is None:
-            raise rules.refused("pick_up", store.order(order.id, tx))
-        tx.emit(OrderPickedUp(**_ids(done), location=done.location, pharmacist_id=caller.principal.sub),
-                subject=done.id)
-        _trace(store, tx, done, "picked_up", caller, now, location=done.location)
-        audit.record(tx, caller, UPDATE, "update", ENTITY, done.id, patient_id=done.patient_id, detail="hand over")
+        if done is not None:
+            tx.emit(OrderPickedUp(**_ids(done), location=done.location, pharmacist_id=caller.principal.sub),
+                    subject=done.id)
+            _trace(store, tx, done, "picked_up", caller, now, location=done.location)
         return done
 
-    return view(caller, store.transact(body))
+    return _move(store, caller, order, "pick_up", picked_up, detail="hand over")
 
 
 def confirm_receipt(store: OrderStore, caller: Caller, order_id: str, now: datetime) -> DispensingOrder:
@@ -458,21 +454,26 @@ def get(store: OrderStore, caller: Caller, order_id: str) -> DispensingOrder:
     return view(caller, order)
 
 
-def record_for_document(store: OrderStore, caller: Caller, order_id: str, what: str) -> OrderRecord:
-    """The order behind a label (pharmacists) or a pickup code's picture (the patient, once ready), audited."""
+def shipping_label(store: OrderStore, stock_store: StockStore, caller: Caller, order_id: str, now: datetime) -> bytes:
+    """The label of a delivery being dispensed or shipped, as PDF (pharmacists; audited)."""
+    rules.require_pharmacist(caller.principal)
     order = authorized(store, caller, order_id, READ, "read")
-    if what == "label":
-        rules.require_pharmacist(caller.principal)
-        if order.method is not FulfilmentMethod.delivery or order.status not in (S.dispensing, S.shipped):
-            raise Conflict("A shipping label exists for a delivery being dispensed or shipped.",
-                           [field_error("status", f"is {order.status.value}", "invalid_transition")])
-    else:
-        rules.require_patient_of(caller.principal, order)
-        if order.status is not S.ready_for_pickup:
-            raise Conflict("The pickup code exists once the order is ready for pickup.",
-                           [field_error("status", f"is {order.status.value}", "invalid_transition")])
-    audit.record(store, caller, READ, "read", ENTITY, order.id, patient_id=order.patient_id, detail=what)
-    return order
+    if order.method is not FulfilmentMethod.delivery or order.status not in (S.dispensing, S.shipped):
+        raise Conflict("A shipping label exists for a delivery being dispensed or shipped.",
+                       [field_error("status", f"is {order.status.value}", "invalid_transition")])
+    audit.record(store, caller, READ, "read", ENTITY, order.id, patient_id=order.patient_id, detail="label")
+    return documents.label_pdf(order, stock_store.pharmacy(order.location), now)
+
+
+def pickup_code_image(store: OrderStore, caller: Caller, order_id: str) -> bytes:
+    """The pickup code as a QR code (SVG), for the patient once the order is ready (audited)."""
+    order = authorized(store, caller, order_id, READ, "read")
+    rules.require_patient_of(caller.principal, order)
+    if order.status is not S.ready_for_pickup:
+        raise Conflict("The pickup code exists once the order is ready for pickup.",
+                       [field_error("status", f"is {order.status.value}", "invalid_transition")])
+    audit.record(store, caller, READ, "read", ENTITY, order.id, patient_id=order.patient_id, detail="pickup code")
+    return documents.qr_svg(order.pickup_code)
 
 
 def list_orders(store: OrderStore, caller: Caller, query: OrderQuery) -> list[DispensingOrder]:

@@ -2,6 +2,8 @@
 is pharmacy's alone) and a refused shipment sent again."""
 from __future__ import annotations
 
+import functools
+
 from contracts.pharmacy.dispensing import DispensingOrder
 from services.pharmacy.orders.store import OrderStore
 from services.pharmacy.shipping import usecases
@@ -14,8 +16,10 @@ from wenzhen.timez import utcnow
 COURIER_CALLER = Caller.service("courier")
 
 
+@functools.cache
 def courier_client(settings) -> CourierClient | None:
-    """The courier of the settings; None when none is configured (shipment requests then wait in the outbox)."""
+    """The courier of the (frozen) settings, one per process; None when none is configured (shipment requests then
+    wait in the outbox)."""
     if not (settings.courier_url and settings.courier_check_word):
         return None
     return CourierClient(settings.courier_url, settings.courier_partner_id, settings.courier_check_word,
